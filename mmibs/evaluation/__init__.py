@@ -1,0 +1,5 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+from .functional import *  # noqa: F401,F403
+from .metrics import *  # noqa: F401,F403
+
+__all__ = []

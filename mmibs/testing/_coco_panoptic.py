@@ -1,0 +1,105 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""A tiny COCO-panoptic dataset written on the fly, for tests of the training and testing tools."""
+import json
+import os
+import os.path as osp
+
+import numpy as np
+from PIL import Image
+
+#: Categories of the tiny set: things first, as mmdet's contiguous labels expect.
+TINY_CATEGORIES = [
+    dict(id=1, name='car', isthing=1, color=[0, 0, 142]),
+    dict(id=2, name='person', isthing=1, color=[220, 20, 60]),
+    dict(id=3, name='road', isthing=0, color=[128, 64, 128]),
+]
+
+
+def _id2rgb(id_map: np.ndarray) -> np.ndarray:
+    """COCO-panoptic colour encoding: id = R + 256 * G + 256 ** 2 * B."""
+    rgb = np.zeros((*id_map.shape, 3), dtype=np.uint8)
+    rest = id_map.astype(np.int64)
+    for c in range(3):
+        rgb[..., c] = rest % 256
+        rest //= 256
+    return rgb
+
+
+def _bbox(mask: np.ndarray) -> list:
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+
+
+def write_tiny_coco_panoptic(root: str,
+                             num_images: int = 2,
+                             height: int = 64,
+                             width: int = 96,
+                             seed: int = 0) -> dict:
+    """Write a tiny COCO-panoptic set under ``root``.
+
+    Layout (the one mmdet's ``CocoPanopticDataset`` and ``CocoPanopticMetric`` read)::
+
+        root/images/<k>.jpg
+        root/annotations/panoptic.json
+        root/annotations/panoptic/<k>.png      # RGB-encoded segment ids
+
+    Each image has a road (stuff) background, two cars side by side (the confusable same-class pair
+    of the paper) and a person, drawn in distinct colours with a little noise.
+
+    Args:
+        root (str): Output folder (created).
+        num_images (int): Number of images. Defaults to 2.
+        height (int): Image height. Defaults to 64.
+        width (int): Image width. Defaults to 96.
+        seed (int): Seed of the noise and the object placement. Defaults to 0.
+
+    Returns:
+        dict: ``data_root``, ``ann_file`` (relative to data_root), ``img_prefix``, ``seg_prefix``
+        and ``metainfo`` (classes, thing_classes, stuff_classes, palette).
+    """
+    rng = np.random.default_rng(seed)
+    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    os.makedirs(osp.join(root, 'annotations', 'panoptic'), exist_ok=True)
+    images, annotations = [], []
+    for k in range(num_images):
+        ids = np.full((height, width), 1, dtype=np.int64)  # segment 1: road
+        segments = [dict(id=1, category_id=3)]
+        top = int(rng.integers(height // 4, height // 2))
+        car_w = width // 4
+        left = int(rng.integers(2, width // 4))
+        for j, x0 in enumerate((left, left + car_w)):  # two touching cars
+            ids[top:top + height // 3, x0:x0 + car_w] = 2 + j
+            segments.append(dict(id=2 + j, category_id=1))
+        px = min(width - 8, left + 2 * car_w + 4)
+        ids[height // 8:height // 8 + height // 2, px:px + 6] = 4
+        segments.append(dict(id=4, category_id=2))
+
+        colours = {1: (128, 64, 128), 2: (0, 0, 142), 3: (0, 0, 142), 4: (220, 20, 60)}
+        img = np.zeros((height, width, 3), dtype=np.float32)
+        for seg_id, colour in colours.items():
+            shade = 1.0 - 0.25 * (seg_id == 3)  # the second car is darker
+            img[ids == seg_id] = np.array(colour, dtype=np.float32) * shade
+        img += rng.normal(0, 8, img.shape)
+        file_stem = f'{k:06d}'
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+            osp.join(root, 'images', file_stem + '.jpg'), quality=95)
+        Image.fromarray(_id2rgb(ids)).save(osp.join(root, 'annotations', 'panoptic',
+                                                    file_stem + '.png'))
+        for seg in segments:
+            mask = ids == seg['id']
+            seg.update(area=int(mask.sum()), bbox=_bbox(mask), iscrowd=0)
+        images.append(dict(id=k, file_name=file_stem + '.jpg', height=height, width=width))
+        annotations.append(dict(image_id=k, file_name=file_stem + '.png', segments_info=segments))
+
+    with open(osp.join(root, 'annotations', 'panoptic.json'), 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=TINY_CATEGORIES), f)
+    return dict(
+        data_root=root,
+        ann_file='annotations/panoptic.json',
+        img_prefix='images/',
+        seg_prefix='annotations/panoptic/',
+        metainfo=dict(
+            classes=tuple(c['name'] for c in TINY_CATEGORIES),
+            thing_classes=tuple(c['name'] for c in TINY_CATEGORIES if c['isthing']),
+            stuff_classes=tuple(c['name'] for c in TINY_CATEGORIES if not c['isthing']),
+            palette=[tuple(c['color']) for c in TINY_CATEGORIES]))

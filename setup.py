@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+# Copyright (c) mmibs contributors. All rights reserved.
+"""mmibs packaging, following mmdet / mmyolo.
+
+``add_mim_extension`` ships ``tools/`` and ``configs/`` inside the package as ``mmibs/.mim`` so that
+``mim train mmibs CONFIG`` and ``mim test mmibs CONFIG`` find them: symlinked for a develop install
+(``pip install --no-use-pep517 -e .``, what ``tools/setup_env.sh`` does), copied into sdists and wheels.
+"""
+import os
+import os.path as osp
+import platform
+import shutil
+import sys
+import warnings
+
+from setuptools import find_packages, setup
+
+version_file = 'mmibs/version.py'
+
+
+def get_version():
+    with open(version_file) as f:
+        exec(compile(f.read(), version_file, 'exec'))
+    return locals()['__version__']
+
+
+def readme():
+    with open('README.md', encoding='utf-8') as f:
+        return f.read()
+
+
+# Ranges, not the exact pins of requirements/*.txt: a user's environment may differ within them.
+install_requires = [
+    'mmcv>=2.1.0,<2.2.0',
+    'mmengine>=0.10.0,<1.0.0',
+    'mmdet>=3.3.0,<3.4.0',
+    'mmsegmentation>=1.2.0,<1.3.0',
+    'numpy>=1.24,<2.4',
+    'scipy',
+    'matplotlib',
+    'opencv-python>=4.10,<5',
+    'pycocotools',
+    'cityscapesscripts>=2.2',
+    'terminaltables',
+    'ftfy',
+    'regex',
+]
+extras_require = {
+    'tests': ['pytest', 'pytest-xdist', 'pytest-timeout'],
+    'mim': ['openmim==0.3.9'],
+}
+
+
+def add_mim_extension():
+    """Add extra files required to support MIM into the package.
+
+    These files will be added by creating a symlink to the originals if the package is installed in
+    `editable` mode (e.g. pip install -e .), or by copying from the originals otherwise.
+    """
+    # parse installment mode
+    if 'develop' in sys.argv:
+        # installed by `pip install -e .`
+        if platform.system() == 'Windows':
+            # set `copy` mode here since symlink fails on Windows.
+            mode = 'copy'
+        else:
+            mode = 'symlink'
+    elif 'sdist' in sys.argv or 'bdist_wheel' in sys.argv:
+        # installed by `pip install .`
+        # or create source distribution by `python setup.py sdist`
+        mode = 'copy'
+    else:
+        return
+
+    filenames = ['tools', 'configs', 'model-index.yml']
+    repo_path = osp.dirname(__file__)
+    mim_path = osp.join(repo_path, 'mmibs', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+
+    for filename in filenames:
+        if osp.exists(filename):
+            src_path = osp.join(repo_path, filename)
+            tar_path = osp.join(mim_path, filename)
+
+            if osp.isfile(tar_path) or osp.islink(tar_path):
+                os.remove(tar_path)
+            elif osp.isdir(tar_path):
+                shutil.rmtree(tar_path)
+
+            if mode == 'symlink':
+                src_relpath = osp.relpath(src_path, osp.dirname(tar_path))
+                os.symlink(src_relpath, tar_path)
+            elif mode == 'copy':
+                if osp.isfile(src_path):
+                    shutil.copyfile(src_path, tar_path)
+                elif osp.isdir(src_path):
+                    shutil.copytree(src_path, tar_path)
+                else:
+                    warnings.warn(f'Cannot copy file {src_path}.')
+            else:
+                raise ValueError(f'Invalid mode {mode}')
+
+
+if __name__ == '__main__':
+    add_mim_extension()
+    setup(
+        name='mmibs',
+        version=get_version(),
+        description='Intra-Batch Supervision for panoptic segmentation on high-resolution images, '
+        'an MMDetection 3.x extension',
+        long_description=readme(),
+        long_description_content_type='text/markdown',
+        keywords='computer vision, panoptic segmentation, intra-batch supervision, mmdetection',
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
+        include_package_data=True,
+        python_requires='>=3.9',
+        classifiers=[
+            'Development Status :: 4 - Beta',
+            'License :: OSI Approved :: Apache Software License',
+            'Operating System :: OS Independent',
+            'Programming Language :: Python :: 3',
+            'Programming Language :: Python :: 3.11',
+        ],
+        license='Apache License 2.0',
+        install_requires=install_requires,
+        extras_require=extras_require,
+        zip_safe=False)
