@@ -1,5 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
 from ._coco_panoptic import TINY_CATEGORIES, write_tiny_coco_panoptic
+from ._data import make_converted_cityscapes, make_converted_vistas
 
-__all__ = ['TINY_CATEGORIES', 'write_tiny_coco_panoptic']
+__all__ = ['TINY_CATEGORIES', 'write_tiny_coco_panoptic', 'make_converted_cityscapes',
+           'make_converted_vistas']

@@ -1,3 +1,10 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 # Each helper module is imported here once it exists; keep __all__ in sync.
-__all__ = []
+from .crop_sampling import ResizeToSegmentScale, segment_scale_ratio
+from .random_crop_with_instance import RandomCropWithInstance
+from .resize import RandomShortestEdgeResize
+
+__all__ = [
+    'RandomCropWithInstance', 'RandomShortestEdgeResize', 'ResizeToSegmentScale',
+    'segment_scale_ratio'
+]

@@ -1,0 +1,61 @@
+# Cityscapes panoptic, crop-based training: the baseline recipe of the IBS paper (ibs_method.md
+# section 5.6): random resize by 0.5-2.0 of 2048x1024, a 512x1024 crop containing the centre of a
+# random thing box (RandomCropWithInstance), horizontal flip. Test at full resolution (2048x1024).
+# Data: tools/dataset_converters/cityscapes_panoptic.py (labelId categories, string image ids).
+dataset_type = 'CityscapesPanopticDataset'
+data_root = 'data/cityscapes/'
+backend_args = None
+crop_size = (512, 1024)  # (h, w)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+         backend_args=backend_args),
+    dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
+         box_source='things', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+         backend_args=backend_args),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape'))
+]
+
+train_dataloader = dict(
+    batch_size=2,  # images per GPU; experiment configs set the real value
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/cityscapes_panoptic_train.json',
+        data_prefix=dict(img='leftImg8bit/train/', seg='annotations/cityscapes_panoptic_train/'),
+        filter_cfg=dict(filter_empty_gt=False, min_size=32),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/cityscapes_panoptic_val.json',
+        data_prefix=dict(img='leftImg8bit/val/', seg='annotations/cityscapes_panoptic_val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='PanopticQualityMetric',
+    ann_file=data_root + 'annotations/cityscapes_panoptic_val.json',
+    seg_prefix=data_root + 'annotations/cityscapes_panoptic_val/',
+    backend_args=backend_args)
+test_evaluator = val_evaluator

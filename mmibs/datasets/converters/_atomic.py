@@ -1,0 +1,71 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Atomic outputs for the converters: a reader never sees a half-written json or PNG folder.
+
+Everything is first written next to its destination (same file system, so ``os.replace`` and
+``os.rename`` are atomic), then moved into place; on an error the partial output is removed.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import tempfile
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_json(obj: object, path: str) -> None:
+    """Write ``obj`` as json to ``path`` through a temporary file and ``os.replace``."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; keep the usual permissions
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@contextmanager
+def atomic_output_dir(path: str) -> Iterator[str]:
+    """Yield a temporary folder that replaces ``path`` when the block succeeds.
+
+    An existing ``path`` is moved aside first and deleted only after the new folder is in place.
+    """
+    parent = osp.dirname(osp.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if osp.exists(path):
+        old = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(path)}.', suffix='.old')
+        os.rmdir(old)
+        os.rename(path, old)
+    os.rename(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_json(path: str) -> dict:
+    """Read a json file; a missing or malformed file raises an error naming it."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: file not found')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as err:  # json.JSONDecodeError
+        raise ValueError(f'{path}: not a valid json file ({err})') from err
