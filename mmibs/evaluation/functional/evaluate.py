@@ -1,0 +1,210 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Offline panoptic evaluation of saved predictions (COCO-panoptic json + RGB-id PNGs).
+
+Same inputs as panopticapi's ``pq_compute`` and cityscapesscripts' ``evaluatePanoptic``: images are
+matched by ``image_id`` (ints or Cityscapes' ``<city>_<seq>_<frame>`` strings), each side's PNG is
+found through its own ``file_name``, categories and thing flags come from the ground-truth json.
+Besides PQ it gives the thing pixel accuracy and precision of ``ibs_method.md`` Decision 6.
+"""
+import json
+import os
+import os.path as osp
+import sys
+import time
+from functools import partial
+from multiprocessing import Pool
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from mmengine.utils import ProgressBar
+from terminaltables import AsciiTable
+
+from .panoptic_quality import (PanopticStats, panoptic_stats_single, read_panoptic_png,
+                               summarize_panoptic_stats)
+from .thing_pixel_stats import MATCHING_MODES
+
+#: Keys of the dataset-level results, in table order.
+PANOPTIC_KEYS = ('PQ', 'SQ', 'RQ', 'PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st', 'RQ_st', 'Acc_th',
+                 'Prec_th', 'Acc_th_pix', 'Prec_th_pix', 'mIoU')
+
+
+def _load_json(source: Union[str, dict], what: str) -> dict:
+    if isinstance(source, dict):
+        return source
+    if not osp.isfile(source):
+        raise FileNotFoundError(f'evaluate_panoptic: {what} json {source} does not exist')
+    with open(source) as f:
+        return json.load(f)
+
+
+def match_annotations(gt_json: dict, pred_json: dict) -> List[Tuple[dict, dict]]:
+    """Pair every ground-truth annotation with the prediction of the same ``image_id``.
+
+    Args:
+        gt_json (dict): COCO-panoptic ground truth (``annotations``).
+        pred_json (dict): COCO-panoptic predictions (``annotations``).
+
+    Returns:
+        list[tuple[dict, dict]]: (ground truth, prediction) annotations, in ground-truth order.
+    """
+    preds = {}
+    for ann in pred_json.get('annotations', []):
+        if ann['image_id'] in preds:
+            raise ValueError(f'evaluate_panoptic: two predictions for image_id {ann["image_id"]!r}')
+        preds[ann['image_id']] = ann
+    pairs = []
+    for gt_ann in gt_json['annotations']:
+        if gt_ann['image_id'] not in preds:
+            raise KeyError(f'evaluate_panoptic: no prediction for image_id {gt_ann["image_id"]!r} '
+                           f'(the prediction json has {len(preds)} annotations)')
+        pairs.append((gt_ann, preds[gt_ann['image_id']]))
+    return pairs
+
+
+def _image_stats(pair: Tuple[dict, dict], gt_folder: str, pred_folder: str,
+                 categories: Sequence[dict], matching: str) -> PanopticStats:
+    """Read one image pair and compute its statistics (runs in a worker process)."""
+    gt_ann, pred_ann = pair
+    gt_ids = read_panoptic_png(osp.join(gt_folder, gt_ann['file_name']))
+    pred_ids = read_panoptic_png(osp.join(pred_folder, pred_ann['file_name']))
+    return panoptic_stats_single(
+        gt_ids,
+        gt_ann['segments_info'],
+        pred_ids,
+        pred_ann['segments_info'],
+        categories,
+        matching,
+        image_id=gt_ann['image_id'])
+
+
+def accumulate_panoptic_stats(pairs: Sequence[Tuple[dict, dict]],
+                              gt_folder: str,
+                              pred_folder: str,
+                              categories: Sequence[dict],
+                              matching: str = 'pq',
+                              nproc: int = 1,
+                              show_progress: bool = True) -> PanopticStats:
+    """Sum the per-image statistics of matched annotation pairs.
+
+    Args:
+        pairs (Sequence[tuple[dict, dict]]): From :func:`match_annotations`.
+        gt_folder (str): Folder of the ground-truth PNGs.
+        pred_folder (str): Folder of the predicted PNGs.
+        categories (Sequence[dict]): Ground-truth json categories.
+        matching (str): 'pq' or 'max_overlap'. Defaults to 'pq'.
+        nproc (int): Worker processes; 1 computes in this process. Defaults to 1.
+        show_progress (bool): Show an mmengine progress bar (on stderr). Defaults to True.
+
+    Returns:
+        PanopticStats: The sum over all pairs.
+    """
+    work = partial(
+        _image_stats,
+        gt_folder=gt_folder,
+        pred_folder=pred_folder,
+        categories=list(categories),
+        matching=matching)
+    total = PanopticStats(categories)
+    bar = ProgressBar(len(pairs), file=sys.stderr) if show_progress and pairs else None
+    nproc = max(1, min(nproc, len(pairs)))
+    if nproc == 1:
+        for pair in pairs:
+            total += work(pair)
+            if bar is not None:
+                bar.update()
+    else:
+        # Unordered small results, summed as they arrive: memory stays flat on large sets.
+        with Pool(nproc) as pool:
+            chunksize = max(1, min(8, len(pairs) // (4 * nproc)))
+            for stats in pool.imap_unordered(work, pairs, chunksize=chunksize):
+                total += stats
+                if bar is not None:
+                    bar.update()
+    if bar is not None:
+        bar.file.write('\n')
+    return total
+
+
+def evaluate_panoptic(gt_json: Union[str, dict],
+                      gt_folder: str,
+                      pred_json: Union[str, dict],
+                      pred_folder: str,
+                      matching: str = 'pq',
+                      nproc: Optional[int] = None,
+                      classwise: bool = False,
+                      show_progress: bool = True) -> Dict[str, Any]:
+    """Evaluate saved panoptic predictions: PQ/SQ/RQ and thing pixel accuracy / precision.
+
+    PQ/SQ/RQ equal panopticapi's ``pq_compute`` and cityscapesscripts' ``evaluatePanoptic`` on the
+    same files. Acc_th / Prec_th follow ``ibs_method.md`` Decision 6: per thing category c,
+    ``TP_c`` = matched pixels, ``FN_c`` = pixels of non-crowd ground-truth segments outside their
+    match, ``FP_c`` = pixels of predicted segments outside their match, VOID and crowd regions of c;
+    Acc_th = mean_c TP_c / (TP_c + FN_c), Prec_th = mean_c TP_c / (TP_c + FP_c), ``*_pix`` the
+    ratios of the sums. ``matching='pq'`` pairs segments by the PQ matching (IoU > 0.5),
+    ``'max_overlap'`` pairs each segment with its largest same-class overlap (see
+    :mod:`mmibs.evaluation.functional.thing_pixel_stats`).
+
+    Args:
+        gt_json (str | dict): Ground-truth COCO-panoptic json (or its loaded content).
+        gt_folder (str): Folder of the ground-truth PNGs (``annotations[].file_name``).
+        pred_json (str | dict): Predicted COCO-panoptic json (or its loaded content).
+        pred_folder (str): Folder of the predicted PNGs.
+        matching (str): 'pq' or 'max_overlap'. Defaults to 'pq'.
+        nproc (int, optional): Worker processes. Defaults to None (all cores).
+        classwise (bool): Add ``per_class`` results. Defaults to False.
+        show_progress (bool): Show a progress bar. Defaults to True.
+
+    Returns:
+        dict: ``PQ SQ RQ PQ_th SQ_th RQ_th PQ_st SQ_st RQ_st Acc_th Prec_th Acc_th_pix
+        Prec_th_pix mIoU`` in percent (0-100), ``N N_th N_st`` (categories averaged),
+        ``num_images``, ``time`` (seconds) and, with ``classwise``, ``per_class``.
+    """
+    start = time.perf_counter()
+    if matching not in MATCHING_MODES:
+        raise ValueError(f'evaluate_panoptic: matching must be one of {MATCHING_MODES}, '
+                         f'got {matching!r}')
+    for folder, what in ((gt_folder, 'ground-truth'), (pred_folder, 'prediction')):
+        if not osp.isdir(folder):
+            raise FileNotFoundError(f'evaluate_panoptic: {what} folder {folder} does not exist')
+    gt = _load_json(gt_json, 'ground-truth')
+    pred = _load_json(pred_json, 'prediction')
+    if 'categories' not in gt:
+        raise KeyError('evaluate_panoptic: the ground-truth json has no "categories"')
+    pairs = match_annotations(gt, pred)
+    if nproc is None:
+        nproc = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else \
+            (os.cpu_count() or 1)
+    stats = accumulate_panoptic_stats(pairs, gt_folder, pred_folder, gt['categories'], matching,
+                                      nproc, show_progress)
+    results = summarize_panoptic_stats(stats, classwise=classwise)
+    results['num_images'] = len(pairs)
+    results['time'] = time.perf_counter() - start
+    return results
+
+
+def panoptic_result_tables(results: Dict[str, Any], digits: int = 2) -> List[str]:
+    """Format results as text tables: the summary and, when present, the per-class table.
+
+    Args:
+        results (dict): Output of :func:`evaluate_panoptic` or ``summarize_panoptic_stats``.
+        digits (int): Decimals. Defaults to 2.
+
+    Returns:
+        list[str]: One or two tables.
+    """
+    fmt = f'{{:.{digits}f}}'
+    rows = [['', 'PQ', 'SQ', 'RQ', 'categories']]
+    for name, suffix in (('All', ''), ('Things', '_th'), ('Stuff', '_st')):
+        rows.append([name] + [fmt.format(results[f'{k}{suffix}'])
+                              for k in ('PQ', 'SQ', 'RQ')] + [str(results.get(f'N{suffix}', ''))])
+    tables = [AsciiTable(rows).table]
+    pixel_keys = [k for k in PANOPTIC_KEYS[9:] if k in results]
+    tables.append(AsciiTable([pixel_keys, [fmt.format(results[k]) for k in pixel_keys]]).table)
+    if 'per_class' in results:
+        rows = [['category', 'thing', 'PQ', 'SQ', 'RQ', 'Acc', 'Prec', 'IoU']]
+        for name, entry in results['per_class'].items():
+            rows.append(
+                [name, 'y' if entry['isthing'] else 'n'] +
+                [fmt.format(entry[k]) for k in ('PQ', 'SQ', 'RQ')] +
+                [fmt.format(entry[k]) if k in entry else '-' for k in ('Acc', 'Prec', 'IoU')])
+        tables.append(AsciiTable(rows).table)
+    return tables

@@ -1,0 +1,439 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Per-image panoptic statistics in one pass: PQ counts and thing pixel counts.
+
+The PQ rules are those of panopticapi's and cityscapesscripts' ``pq_compute_single_core`` (the two
+are the same code), so the numbers are identical, but computed differently: those evaluators sort
+every pixel twice (``np.unique`` on the prediction, then on the combined 64-bit ids) and loop over
+pairs in Python. Here each id map is turned into compact segment indices through a lookup table
+(a binary search for very large ids), one ``np.bincount`` over ``gt_index * (P + 2) + pred_index``
+gives the whole G x P overlap matrix, and the matching is array arithmetic on that small matrix.
+Ids are at most 2**24 - 1 (RGB-encoded) or mmdet panoptic labels, so no 64-bit id product is needed.
+
+The thing pixel counts of ``ibs_method.md`` Decision 6 (Acc_th, Prec_th) come from the same overlap
+matrix (:mod:`.thing_pixel_stats`).
+
+Shape shorthand: H, W image; G ground-truth segments; P predicted segments; C categories.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .thing_pixel_stats import MATCHING_MODES, sum_by_category, thing_pixel_counts
+
+#: COCO-panoptic id of unlabelled pixels.
+VOID = 0
+# Largest id for which a dense lookup table (int32, 4 bytes per entry) is built; larger ids (COCO
+# ground truth encodes ids as random colours up to 2**24) use a binary search instead.
+_LUT_MAX_ID = 1 << 21
+
+
+def rgb2id(rgb: np.ndarray) -> np.ndarray:
+    """Decode a COCO-panoptic RGB map, ``id = R + 256 G + 256**2 B``.
+
+    Args:
+        rgb (np.ndarray): uint8 colours in RGB order, shape (H, W, 3).
+
+    Returns:
+        np.ndarray: uint32 ids, shape (H, W).
+    """
+    if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
+        raise ValueError(f'rgb2id: expected a uint8 (H, W, 3) array, got {rgb.dtype} {rgb.shape}')
+    rgba = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2RGBA)
+    return _rgba_to_id(rgba)
+
+
+def _rgba_to_id(rgba: np.ndarray) -> np.ndarray:
+    """RGBA bytes, shape (H, W, 4), read as little-endian uint32 without the alpha byte."""
+    ids = rgba.view('<u4')[..., 0]  # shape (H, W, 1) -> (H, W)
+    np.bitwise_and(ids, 0xFFFFFF, out=ids)
+    return ids
+
+
+def id2rgb(ids: np.ndarray) -> np.ndarray:
+    """Encode ids in [0, 2**24) as COCO-panoptic RGB, the inverse of :func:`rgb2id`.
+
+    Args:
+        ids (np.ndarray): Non-negative integer ids, shape (H, W).
+
+    Returns:
+        np.ndarray: uint8 colours in RGB order, shape (H, W, 3).
+    """
+    ids = np.asarray(ids)
+    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 24):
+        raise ValueError(f'id2rgb: ids must lie in [0, 2**24), got [{ids.min()}, {ids.max()}]')
+    # shape (H, W) -> (H, W, 4) bytes of the little-endian uint32 -> drop the 4th byte
+    return np.ascontiguousarray(ids.astype('<u4')[..., None].view(np.uint8)[..., :3])
+
+
+def read_panoptic_png(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read a COCO-panoptic PNG as an id map.
+
+    OpenCV decodes PNG faster than PIL here. Its BGR(A) pixels are turned into RGBA bytes by
+    ``cvtColor`` (a fast shuffle), read as little-endian uint32 and masked to the RGB bytes: the id,
+    with no uint32 temporaries per channel as in panopticapi's ``rgb2id``. A single-channel PNG
+    (ids saved as uint8/uint16 gray) is returned as it is.
+
+    Args:
+        path (str): PNG file.
+        backend_args (dict, optional): mmengine file backend arguments; None reads the local file
+            directly. Defaults to None.
+
+    Returns:
+        np.ndarray: uint32 (RGB) or uint8/uint16 (gray) ids, shape (H, W).
+    """
+    if backend_args is None:
+        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    else:
+        from mmengine.fileio import get
+        image = cv2.imdecode(
+            np.frombuffer(get(path, backend_args=backend_args), np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FileNotFoundError(f'read_panoptic_png: cannot read {path}')
+    if image.ndim == 2:
+        return image
+    if image.dtype != np.uint8 or image.shape[2] not in (3, 4):
+        raise ValueError(f'read_panoptic_png: {path} is not an 8-bit RGB(A) PNG '
+                         f'({image.dtype}, {image.shape[2]} channels)')
+    code = cv2.COLOR_BGR2RGBA if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
+    return _rgba_to_id(cv2.cvtColor(image, code))
+
+
+def parse_categories(categories: Sequence[dict]) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+    """Ids, thing flags and names of COCO-panoptic ``categories`` (kept in the given order).
+
+    Args:
+        categories (Sequence[dict]): Entries with ``id``, ``isthing`` and optionally ``name``.
+
+    Returns:
+        tuple: ``cat_ids`` int64 (C, ), ``isthing`` bool (C, ), ``names`` list of C str.
+    """
+    cat_ids = np.array([int(cat['id']) for cat in categories], dtype=np.int64)
+    if len(set(cat_ids.tolist())) != len(cat_ids):
+        raise ValueError(f'categories: duplicate category ids in {cat_ids.tolist()}')
+    isthing = np.array([bool(cat.get('isthing', 0)) for cat in categories], dtype=bool)
+    names = [str(cat.get('name', cat['id'])) for cat in categories]
+    return cat_ids, isthing, names
+
+
+class PanopticStats:
+    """Summable per-category statistics of panoptic segmentation.
+
+    PQ counts (as panopticapi's ``PQStat``): ``iou`` (sum of matched IoUs), ``tp``, ``fp``, ``fn``.
+    Thing pixel counts (Decision 6, zero for stuff): ``pix_tp_gt``, ``pix_fn``, ``pix_tp_pred``,
+    ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category maps, VOID and
+    unknown ground truth ignored, crowd counted as its category): ``sem_intersect``, ``sem_pred``,
+    ``sem_label``. Every field is an array of shape (C, ) in the order of ``categories``. Instances
+    are small and picklable, so a metric can keep one per image and gather them across ranks.
+
+    Args:
+        categories (Sequence[dict]): COCO-panoptic categories (``id``, ``name``, ``isthing``).
+    """
+    FIELDS = ('iou', 'tp', 'fp', 'fn', 'pix_tp_gt', 'pix_fn', 'pix_tp_pred', 'pix_fp',
+              'sem_intersect', 'sem_pred', 'sem_label')
+
+    def __init__(self, categories: Sequence[dict]) -> None:
+        self.cat_ids, self.isthing, self.names = parse_categories(categories)
+        num_categories = len(self.cat_ids)
+        self.iou = np.zeros(num_categories, dtype=np.float64)
+        for field in self.FIELDS[1:]:
+            setattr(self, field, np.zeros(num_categories, dtype=np.int64))
+
+    @property
+    def categories(self) -> List[dict]:
+        return [
+            dict(id=int(i), name=n, isthing=int(t))
+            for i, n, t in zip(self.cat_ids, self.names, self.isthing)
+        ]
+
+    def __iadd__(self, other: 'PanopticStats') -> 'PanopticStats':
+        if not np.array_equal(self.cat_ids, other.cat_ids):
+            raise ValueError('PanopticStats: cannot add statistics over different categories '
+                             f'({self.cat_ids.tolist()} vs {other.cat_ids.tolist()})')
+        for field in self.FIELDS:
+            getattr(self, field).__iadd__(getattr(other, field))
+        return self
+
+    def __add__(self, other: 'PanopticStats') -> 'PanopticStats':
+        total = PanopticStats(self.categories)
+        total += self
+        total += other
+        return total
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(categories={len(self.cat_ids)}, '
+                f'tp={int(self.tp.sum())}, fp={int(self.fp.sum())}, fn={int(self.fn.sum())})')
+
+
+def _segment_index(id_map: np.ndarray, seg_ids: np.ndarray, unknown: int) -> np.ndarray:
+    """Map every pixel id to ``0`` (VOID), ``k + 1`` (``seg_ids[k]``) or ``unknown``.
+
+    Args:
+        id_map (np.ndarray): Segment ids, shape (H, W).
+        seg_ids (np.ndarray): Known non-zero segment ids, int64, shape (K, ).
+        unknown (int): Index of ids that are neither VOID nor known.
+
+    Returns:
+        np.ndarray: int32 or intp indices, shape (H * W, ).
+    """
+    flat = id_map.ravel()
+    if flat.size and np.issubdtype(flat.dtype, np.signedinteger) and flat.min() < 0:
+        raise ValueError(f'segment ids must be non-negative, got {flat.min()}')
+    max_id = int(flat.max()) if flat.size else 0
+    if max_id <= _LUT_MAX_ID:
+        # int32 halves the memory traffic of int64; indices stay far below 2**31
+        lut = np.full(max_id + 1, unknown, dtype=np.int32)
+        inside = seg_ids <= max_id
+        lut[seg_ids[inside]] = np.flatnonzero(inside) + 1
+        lut[VOID] = 0
+        return lut[flat]
+    if len(seg_ids) == 0:
+        index = np.full(flat.shape, unknown, dtype=np.intp)
+    else:
+        order = np.argsort(seg_ids, kind='stable')
+        # compare in the map's own dtype: uint64 against int64 would promote to float64
+        sorted_ids = seg_ids[order].astype(flat.dtype)
+        pos = np.searchsorted(sorted_ids, flat).clip(max=len(sorted_ids) - 1)
+        index = np.where(sorted_ids[pos] == flat, order[pos] + 1, unknown)
+    index[flat == VOID] = 0
+    return index
+
+
+def _segment_table(segments: Sequence[dict], cat_index: Dict[int, int], side: str,
+                   image_id: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, category indices and crowd flags of a ``segments_info`` list, validated."""
+    seg_ids = np.array([int(seg['id']) for seg in segments], dtype=np.int64)
+    if (seg_ids < 0).any():
+        raise ValueError(f'image {image_id!r}: negative {side} segment ids {seg_ids.tolist()}')
+    if (seg_ids == VOID).any():
+        raise ValueError(f'image {image_id!r}: {side} segment id 0 is reserved for VOID')
+    if len(np.unique(seg_ids)) != len(seg_ids):
+        raise ValueError(f'image {image_id!r}: duplicate {side} segment ids {seg_ids.tolist()}')
+    categories = []
+    for seg in segments:
+        if seg['category_id'] not in cat_index:
+            raise KeyError(f'image {image_id!r}: {side} segment {seg["id"]} has unknown '
+                           f'category_id {seg["category_id"]}')
+        categories.append(cat_index[seg['category_id']])
+    crowd = np.array([bool(seg.get('iscrowd', 0)) for seg in segments], dtype=bool)
+    return seg_ids, np.array(categories, dtype=np.intp), crowd
+
+
+def segment_overlaps(gt_ids: np.ndarray, gt_seg_ids: np.ndarray, pred_ids: np.ndarray,
+                     pred_seg_ids: np.ndarray) -> np.ndarray:
+    """Pixel counts of every (ground-truth id, predicted id) pair in one ``np.bincount``.
+
+    Args:
+        gt_ids (np.ndarray): Ground-truth id map, shape (H, W).
+        gt_seg_ids (np.ndarray): Ground-truth segment ids of the json, shape (G, ).
+        pred_ids (np.ndarray): Predicted id map, shape (H, W).
+        pred_seg_ids (np.ndarray): Predicted segment ids of the json, shape (P, ).
+
+    Returns:
+        np.ndarray: int64 counts, shape (G + 2, P + 2). Row 0 / column 0 is VOID, rows and
+        columns 1..G / 1..P the json segments in order, row G + 1 / column P + 1 ids of the PNG
+        missing from the json.
+    """
+    if gt_ids.shape != pred_ids.shape:
+        raise ValueError(f'segment_overlaps: ground truth {gt_ids.shape} and prediction '
+                         f'{pred_ids.shape} differ in size')
+    num_gt, num_pred = len(gt_seg_ids), len(pred_seg_ids)
+    gt_index = _segment_index(gt_ids, gt_seg_ids, num_gt + 1)
+    pred_index = _segment_index(pred_ids, pred_seg_ids, num_pred + 1)
+    size = (num_gt + 2) * (num_pred + 2)
+    if size >= 1 << 31:
+        gt_index = gt_index.astype(np.int64)
+    gt_index *= num_pred + 2
+    gt_index += pred_index  # combined index, in place: no extra H x W buffer
+    counts = np.bincount(gt_index, minlength=size)
+    return counts.reshape(num_gt + 2, num_pred + 2)  # shape (G+2)*(P+2) -> (G+2, P+2)
+
+
+def panoptic_stats_single(gt_ids: np.ndarray,
+                          gt_segments: Sequence[dict],
+                          pred_ids: np.ndarray,
+                          pred_segments: Sequence[dict],
+                          categories: Sequence[dict],
+                          matching: str = 'pq',
+                          image_id: Optional[Any] = None) -> PanopticStats:
+    """PQ and thing pixel statistics of one image.
+
+    Same rules as panopticapi's ``pq_compute_single_core``: a pair matches when categories agree,
+    the ground truth is not crowd and ``IoU > 0.5`` with the union leaving out the prediction's VOID
+    pixels; the ground-truth area is the json ``area`` when given (as those evaluators read it) and
+    the pixel count otherwise; an unmatched prediction is no false positive when more than half of
+    it lies on VOID or on the crowd region of its category (the last crowd segment of that category
+    in ``gt_segments``, as there). Ground-truth PNG ids absent from the json are neither segments
+    nor VOID.
+
+    Args:
+        gt_ids (np.ndarray): Ground-truth id map, shape (H, W); 0 is VOID.
+        gt_segments (Sequence[dict]): Ground-truth ``segments_info`` (``id``, ``category_id``,
+            ``iscrowd``, optional ``area``).
+        pred_ids (np.ndarray): Predicted id map, shape (H, W); 0 is VOID.
+        pred_segments (Sequence[dict]): Predicted ``segments_info`` (``id``, ``category_id``).
+        categories (Sequence[dict]): COCO-panoptic categories (``id``, ``name``, ``isthing``).
+        matching (str): Pairing of the thing pixel counts, 'pq' or 'max_overlap'
+            (:mod:`.thing_pixel_stats`). PQ itself always uses the PQ matching. Defaults to 'pq'.
+        image_id (Any, optional): Named in error messages. Defaults to None.
+
+    Returns:
+        PanopticStats: Statistics of this image.
+    """
+    if matching not in MATCHING_MODES:
+        raise ValueError(f'panoptic_stats_single: matching must be one of {MATCHING_MODES}, '
+                         f'got {matching!r}')
+    stats = PanopticStats(categories)
+    cat_index = {int(cat_id): k for k, cat_id in enumerate(stats.cat_ids)}
+    num_categories = len(stats.cat_ids)
+    gt_seg_ids, gt_cat, gt_crowd = _segment_table(gt_segments, cat_index, 'ground-truth', image_id)
+    pred_seg_ids, pred_cat, _ = _segment_table(pred_segments, cat_index, 'predicted', image_id)
+    num_gt, num_pred = len(gt_seg_ids), len(pred_seg_ids)
+
+    counts = segment_overlaps(gt_ids, gt_seg_ids, pred_ids, pred_seg_ids)  # (G+2, P+2)
+    if counts[:, -1].any():
+        known = np.append(pred_seg_ids, VOID).astype(pred_ids.dtype)
+        missing = np.setdiff1d(np.unique(pred_ids), known)
+        raise KeyError(f'image {image_id!r}: predicted segment ids {missing.tolist()} are in the '
+                       'PNG but not in segments_info')
+    overlaps = counts[1:num_gt + 1, 1:num_pred + 1]  # shape (G, P)
+    pred_area = counts[:, 1:num_pred + 1].sum(axis=0)  # shape (P, )
+    if (pred_area == 0).any():
+        raise KeyError(f'image {image_id!r}: predicted segment ids '
+                       f'{pred_seg_ids[pred_area == 0].tolist()} are in segments_info but not in '
+                       'the PNG')
+    pred_on_void = counts[VOID, 1:num_pred + 1]  # shape (P, )
+    gt_pixels = counts[1:num_gt + 1].sum(axis=1)  # shape (G, )
+    gt_area = np.array([seg.get('area', n) for seg, n in zip(gt_segments, gt_pixels)],
+                       dtype=np.int64)
+
+    # PQ matching, on the G x P matrix (panopticapi loops over the same pairs).
+    same_cat = gt_cat[:, None] == pred_cat[None, :]  # shape (G, P)
+    candidate = same_cat & ~gt_crowd[:, None] & (overlaps > 0)
+    union = gt_area[:, None] + pred_area[None, :] - overlaps - pred_on_void[None, :]
+    iou = np.where(candidate, overlaps / np.maximum(union, 1), 0.0)
+    matched = iou > 0.5  # unique: two pairs with IoU > 0.5 cannot share a segment
+    gt_idx, pred_idx = np.nonzero(matched)
+    stats.tp += np.bincount(gt_cat[gt_idx], minlength=num_categories)
+    stats.iou += np.bincount(
+        gt_cat[gt_idx], weights=iou[gt_idx, pred_idx], minlength=num_categories)
+    gt_unmatched = ~gt_crowd & ~matched.any(axis=1)
+    stats.fn += np.bincount(gt_cat[gt_unmatched], minlength=num_categories)
+
+    # Unmatched predictions mostly on VOID or on their category's crowd region are ignored. Like
+    # panopticapi, only the last crowd segment of a category in the json counts here.
+    last_crowd = np.full(num_categories, -1, dtype=np.intp)
+    for g in np.flatnonzero(gt_crowd):
+        last_crowd[gt_cat[g]] = g
+    crowd_row = last_crowd[pred_cat]  # shape (P, )
+    on_crowd = np.zeros(num_pred, dtype=np.int64)
+    has_crowd = crowd_row >= 0
+    on_crowd[has_crowd] = overlaps[crowd_row[has_crowd], np.flatnonzero(has_crowd)]
+    ignored = (pred_on_void + on_crowd) / pred_area > 0.5
+    pred_fp = ~matched.any(axis=0) & ~ignored
+    stats.fp += np.bincount(pred_cat[pred_fp], minlength=num_categories)
+
+    # Decision 6 leaves out *all* crowd regions of the prediction's category (not only the last).
+    crowd_same_cat = gt_crowd[:, None] & same_cat  # shape (G, P)
+    pred_valid = pred_area - pred_on_void - (overlaps * crowd_same_cat).sum(axis=0)
+    (stats.pix_tp_gt, stats.pix_fn, stats.pix_tp_pred,
+     stats.pix_fp) = thing_pixel_counts(overlaps, gt_pixels, gt_cat, gt_crowd, pred_valid, pred_cat,
+                                        matched, stats.isthing, matching)
+
+    # Semantic areas from the same matrix: no second pass over the pixels. A prediction's pixels
+    # on VOID or unknown ground truth are ignored, as mmseg ignores label 255.
+    stats.sem_label = sum_by_category(gt_pixels, gt_cat, num_categories)
+    stats.sem_pred = sum_by_category(overlaps.sum(axis=0), pred_cat, num_categories)
+    stats.sem_intersect = sum_by_category((overlaps * same_cat).sum(axis=1), gt_cat, num_categories)
+    return stats
+
+
+def _pq_average(stats: PanopticStats, mask: np.ndarray) -> Tuple[float, float, float, int]:
+    """Mean PQ, SQ, RQ over the categories of ``mask`` that occur (``tp + fp + fn > 0``)."""
+    tp, fp, fn = stats.tp, stats.fp, stats.fn
+    valid = mask & (tp + fp + fn > 0)
+    num = int(valid.sum())
+    if num == 0:
+        return 0.0, 0.0, 0.0, 0
+    denominator = tp[valid] + 0.5 * fp[valid] + 0.5 * fn[valid]
+    pq = stats.iou[valid] / denominator
+    sq = np.where(tp[valid] > 0, stats.iou[valid] / np.maximum(tp[valid], 1), 0.0)
+    rq = tp[valid] / denominator
+    return float(pq.sum() / num), float(sq.sum() / num), float(rq.sum() / num), num
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` per category, NaN where the denominator is 0."""
+    return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+
+
+def semantic_iou(stats: PanopticStats) -> np.ndarray:
+    """IoU of each category's semantic map, NaN where the union is empty (as mmseg)."""
+    union = stats.sem_pred + stats.sem_label - stats.sem_intersect
+    return _ratio(stats.sem_intersect, union)
+
+
+def summarize_panoptic_stats(stats: PanopticStats, classwise: bool = False) -> Dict[str, Any]:
+    """Dataset metrics in percent from summed statistics.
+
+    PQ/SQ/RQ average over the categories that occur, as panopticapi's ``pq_average`` (0.0 where no
+    category of a group occurs; the official evaluators divide by zero there). Acc_th / Prec_th
+    average ``TP/(TP+FN)`` / ``TP/(TP+FP)`` over the thing categories whose denominator is not 0;
+    Acc_th_pix / Prec_th_pix are the same ratios of the sums over all thing categories
+    (``ibs_method.md`` Decision 6). mIoU is the mean IoU of the semantic maps over the categories
+    whose union is not empty (mmseg's ``nanmean``).
+
+    Args:
+        stats (PanopticStats): Statistics summed over the dataset.
+        classwise (bool): Add ``per_class``: category name -> ``PQ, SQ, RQ, IoU`` (and ``Acc,
+            Prec`` for things; NaN when undefined). Defaults to False.
+
+    Returns:
+        dict: ``PQ SQ RQ PQ_th SQ_th RQ_th PQ_st SQ_st RQ_st Acc_th Prec_th Acc_th_pix Prec_th_pix
+        mIoU`` (float, percent) and ``N N_th N_st`` (number of categories averaged).
+    """
+    results: Dict[str, Any] = {}
+    for suffix, mask in (('', np.ones_like(stats.isthing)), ('_th', stats.isthing),
+                         ('_st', ~stats.isthing)):
+        pq, sq, rq, num = _pq_average(stats, mask)
+        results.update({
+            f'PQ{suffix}': 100 * pq,
+            f'SQ{suffix}': 100 * sq,
+            f'RQ{suffix}': 100 * rq,
+            f'N{suffix}': num
+        })
+    things = stats.isthing
+    acc = _ratio(stats.pix_tp_gt, stats.pix_tp_gt + stats.pix_fn)  # shape (C, )
+    prec = _ratio(stats.pix_tp_pred, stats.pix_tp_pred + stats.pix_fp)  # shape (C, )
+    for key, values in (('Acc_th', acc[things]), ('Prec_th', prec[things])):
+        values = values[~np.isnan(values)]
+        results[key] = 100 * float(values.mean()) if values.size else 0.0
+    tp_gt, fn = stats.pix_tp_gt[things].sum(), stats.pix_fn[things].sum()
+    tp_pred, fp = stats.pix_tp_pred[things].sum(), stats.pix_fp[things].sum()
+    results['Acc_th_pix'] = 100 * float(tp_gt / (tp_gt + fn)) if tp_gt + fn else 0.0
+    results['Prec_th_pix'] = 100 * float(tp_pred / (tp_pred + fp)) if tp_pred + fp else 0.0
+    iou = semantic_iou(stats)  # shape (C, )
+    results['mIoU'] = 100 * float(np.nanmean(iou)) if (~np.isnan(iou)).any() else 0.0
+
+    if classwise:
+        denominator = stats.tp + 0.5 * stats.fp + 0.5 * stats.fn
+        per_class = {}
+        for k, name in enumerate(stats.names):
+            occurs = denominator[k] > 0
+            entry = dict(
+                PQ=float(100 * stats.iou[k] / denominator[k]) if occurs else 0.0,
+                SQ=float(100 * stats.iou[k] / stats.tp[k]) if stats.tp[k] else 0.0,
+                RQ=float(100 * stats.tp[k] / denominator[k]) if occurs else 0.0,
+                IoU=100 * float(iou[k]),
+                isthing=bool(things[k]))
+            if things[k]:
+                entry.update(Acc=100 * float(acc[k]), Prec=100 * float(prec[k]))
+            per_class[name] = entry
+        results['per_class'] = per_class
+    return results
+
+
+__all__ = [
+    'VOID', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'parse_categories', 'PanopticStats',
+    'segment_overlaps', 'panoptic_stats_single', 'semantic_iou', 'summarize_panoptic_stats'
+]

@@ -1,0 +1,325 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Registered panoptic metric: PQ/SQ/RQ, thing pixel accuracy / precision and semantic mIoU.
+
+The plumbing around :mod:`mmibs.evaluation.functional` (the maths). Unlike mmdet's
+``CocoPanopticMetric`` it computes each image's statistics in ``process`` straight from the
+prediction tensor (no temporary PNG round trip), finds the ground-truth PNG through the json's
+``annotations[].file_name`` (not from the image name) and maps labels to json category ids by class
+name (not by json order, which mmdet gets wrong on stuff-first jsons such as Cityscapes',
+``openmmlab_stack.md`` §1.3).
+"""
+import logging
+import os
+import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmengine.evaluator import BaseMetric
+from mmengine.fileio import dump, load
+from mmengine.logging import MMLogger, print_log
+
+from mmibs.registry import METRICS
+from ..functional import (MATCHING_MODES, PANOPTIC_KEYS, PanopticStats, id2rgb,
+                          panoptic_result_tables, panoptic_stats_single, read_panoptic_png,
+                          summarize_panoptic_stats)
+
+
+@METRICS.register_module()
+class PanopticQualityMetric(BaseMetric):
+    """PQ, SQ, RQ (all / things / stuff), Acc_th, Prec_th and mIoU of panoptic predictions.
+
+    Acc_th / Prec_th are the thing pixel accuracy and precision of ``ibs_method.md`` Decision 6
+    (:mod:`mmibs.evaluation.functional.thing_pixel_stats`); mIoU is mmseg's ``IoUMetric`` on the
+    semantic part (crowd counts as its class, VOID is ignored). PQ equals panopticapi's and
+    cityscapesscripts' evaluators.
+
+    Each data sample needs ``pred_panoptic_seg['sem_seg']`` (1, H, W) with values
+    ``label + inst_id * INSTANCE_OFFSET`` (label: index in ``dataset_meta['classes']``, mapped to
+    the json category of the same name; VOID label = ``len(classes)``), ``img_id`` (int or str)
+    and, without ``ann_file``, ``seg_map_path`` and ``segments_info`` (mmdet's dataset format).
+    Predictions must be at the ground truth's size. Results are logged as ``panoptic/PQ`` etc.
+
+    Args:
+        ann_file (str, optional): COCO-panoptic ground-truth json; images are matched by
+            ``annotations[].image_id``, categories and thing flags read from it. None takes the
+            ground truth from the data samples. Defaults to None.
+        seg_prefix (str, optional): Folder of the ground-truth PNGs named by
+            ``annotations[].file_name``. Required with ``ann_file`` unless ``format_only``.
+            Defaults to None.
+        classwise (bool): Also log per-class PQ/SQ/RQ/Acc/Prec/IoU. Defaults to False.
+        matching (str): Pairing of Acc_th / Prec_th, 'pq' or 'max_overlap'. Defaults to 'pq'.
+        outfile_prefix (str, optional): Write ``<prefix>.panoptic.json`` and ``<prefix>.panoptic/``
+            (RGB-id PNGs, json category ids, the dataset's image ids) in COCO/Cityscapes panoptic
+            result format, which panopticapi's ``pq_compute`` and cityscapesscripts'
+            ``evaluatePanoptic`` read. Defaults to None.
+        format_only (bool): Only write the results (e.g. for a test server); ``ann_file`` then
+            only needs ``categories``. Defaults to False.
+        with_miou (bool): Add mIoU (needs mmsegmentation). Defaults to True.
+        nproc (int): Threads that compute the images of one batch (the PNG decoding and numpy work
+            release the GIL). Defaults to 1.
+        backend_args (dict, optional): mmengine file backend arguments for the json and the PNGs.
+            Defaults to None.
+        collect_device (str): 'cpu' or 'gpu', for gathering results across ranks.
+            Defaults to 'cpu'.
+        prefix (str, optional): Prefix of the metric names. Defaults to None ('panoptic').
+    """
+    default_prefix: Optional[str] = 'panoptic'
+
+    def __init__(self,
+                 ann_file: Optional[str] = None,
+                 seg_prefix: Optional[str] = None,
+                 classwise: bool = False,
+                 matching: str = 'pq',
+                 outfile_prefix: Optional[str] = None,
+                 format_only: bool = False,
+                 with_miou: bool = True,
+                 nproc: int = 1,
+                 backend_args: Optional[dict] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if matching not in MATCHING_MODES:
+            raise ValueError(f'PanopticQualityMetric: matching must be one of {MATCHING_MODES}, '
+                             f'got {matching!r}')
+        if format_only and outfile_prefix is None:
+            raise ValueError('PanopticQualityMetric: format_only=True needs an outfile_prefix')
+        if ann_file is not None and seg_prefix is None and not format_only:
+            raise ValueError('PanopticQualityMetric: ann_file needs seg_prefix (the folder of the '
+                             'ground-truth PNGs)')
+        if nproc < 1:
+            raise ValueError(f'PanopticQualityMetric: nproc must be >= 1, got {nproc}')
+        self.ann_file = ann_file
+        self.seg_prefix = seg_prefix
+        self.classwise = classwise
+        self.matching = matching
+        self.outfile_prefix = outfile_prefix
+        self.format_only = format_only
+        self.with_miou = with_miou
+        self.nproc = nproc
+        self.backend_args = backend_args
+        self.seg_out_dir = None if outfile_prefix is None else f'{outfile_prefix}.panoptic'
+
+        self._gt_json = None if ann_file is None else load(ann_file, backend_args=backend_args)
+        if self._gt_json is not None and 'categories' not in self._gt_json:
+            raise KeyError(f'PanopticQualityMetric: {ann_file} has no "categories"')
+        self._gt_anns = None
+        if self._gt_json is not None and not format_only:
+            self._gt_anns = {ann['image_id']: ann for ann in self._gt_json['annotations']}
+        self._total_area_to_metrics = None
+        if with_miou:
+            try:
+                from mmseg.evaluation.metrics import IoUMetric
+            except ImportError as error:
+                raise ImportError('PanopticQualityMetric(with_miou=True) needs mmsegmentation '
+                                  f'(pip install mmsegmentation): {error}') from error
+            self._total_area_to_metrics = IoUMetric.total_area_to_metrics
+        self._label_table = None  # (classes, (categories, label2cat)) of the last dataset_meta
+
+    # --- label bookkeeping -------------------------------------------------------------------
+    def _labels(self) -> Tuple[List[dict], np.ndarray]:
+        """Evaluation categories and the json category id of every contiguous label.
+
+        Returns:
+            tuple: categories (json order, or label order without ``ann_file``) and ``label2cat``,
+            int64 of shape (num_classes, ).
+        """
+        meta = self.dataset_meta or {}
+        classes = list(meta.get('classes', ()))
+        if not classes:
+            raise ValueError('PanopticQualityMetric: dataset_meta["classes"] is not set')
+        if self._label_table is not None and self._label_table[0] == classes:
+            return self._label_table[1]
+        if self._gt_json is None:
+            things = set(meta.get('thing_classes', ()))
+            categories = [
+                dict(id=k, name=name, isthing=int(name in things)) for k, name in enumerate(classes)
+            ]
+            label2cat = np.arange(len(classes), dtype=np.int64)
+        else:
+            categories = self._gt_json['categories']
+            by_name = {cat['name']: cat['id'] for cat in categories}
+            missing = [name for name in classes if name not in by_name]
+            if missing:
+                raise ValueError(f'PanopticQualityMetric: classes {missing} of dataset_meta are '
+                                 f'not categories of {self.ann_file} ({sorted(by_name)})')
+            # By name, never by json order (pycocotools' get_cat_ids returns json order).
+            label2cat = np.array([by_name[name] for name in classes], dtype=np.int64)
+            extra = sorted(set(by_name) - set(classes))
+            if extra:
+                print_log(
+                    f'PanopticQualityMetric: categories {extra} of {self.ann_file} are not '
+                    'dataset classes; their ground truth only counts as missed in PQ',
+                    logger='current',
+                    level=logging.WARNING)
+        self._label_table = (classes, (categories, label2cat))
+        return categories, label2cat
+
+    # --- per image -----------------------------------------------------------------------------
+    def _prediction(self, data_sample: dict) -> Tuple[np.ndarray, List[dict]]:
+        """Prediction id map (0 = VOID, else ``value + 1``) and its json ``segments_info``.
+
+        The input tensor is only read (mmdet's metric writes VOID into it in place, which corrupts
+        it for any later metric). One ``bincount`` finds the values; a lookup table over them
+        turns the map into ids without a per-pixel modulo.
+        """
+        _, label2cat = self._labels()
+        num_classes = len(label2cat)
+        pan = data_sample['pred_panoptic_seg']['sem_seg']
+        pan = pan.detach().cpu().numpy() if isinstance(pan, torch.Tensor) else np.asarray(pan)
+        pan = pan.reshape(pan.shape[-2:])  # shape (1, H, W) -> (H, W), a view
+        flat = pan.ravel()
+        image_id = data_sample.get('img_id')
+        if not np.issubdtype(flat.dtype, np.integer) or (flat.size and flat.min() < 0):
+            raise ValueError(f'PanopticQualityMetric: image {image_id!r}: pred_panoptic_seg must '
+                             f'hold non-negative integers, got {flat.dtype}')
+        small = flat.size and flat.max() < 1 << 22  # mmdet's values are: label + inst * 1000
+        if small:
+            counts = np.bincount(flat)
+            values = np.flatnonzero(counts)
+            counts = counts[values]
+        else:
+            values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        labels = values % INSTANCE_OFFSET
+        if labels.size and labels.max() > num_classes:
+            raise ValueError(f'PanopticQualityMetric: image {image_id!r} has labels up to '
+                             f'{labels.max()}, but dataset_meta has {num_classes} classes')
+        keep = labels != num_classes  # VOID: label num_classes, any instance
+        # ids = value + 1, so that label 0 with instance 0 does not become 0 (VOID)
+        new_ids = np.where(keep, values + 1, 0)
+        if small:
+            lut = np.zeros(int(values.max()) + 1 if values.size else 1, dtype=np.int32)
+            lut[values] = new_ids
+            ids = lut[pan]  # shape (H, W)
+        else:
+            ids = new_ids[inverse].reshape(pan.shape)
+        segments = [
+            dict(id=int(v) + 1, category_id=int(label2cat[label]), area=int(area))
+            for v, label, area in zip(values[keep], labels[keep], counts[keep])
+        ]
+        return ids, segments
+
+    def _ground_truth(self, data_sample: dict) -> Tuple[np.ndarray, List[dict]]:
+        """Ground-truth id map and ``segments_info`` (json format) of one data sample."""
+        image_id = data_sample['img_id']
+        if self._gt_anns is not None:
+            ann = self._gt_anns.get(image_id)
+            if ann is None:
+                raise KeyError(f'PanopticQualityMetric: image_id {image_id!r} is not in the '
+                               f'annotations of {self.ann_file}')
+            path = osp.join(self.seg_prefix, ann['file_name'])
+            segments = ann['segments_info']
+        else:
+            if 'seg_map_path' not in data_sample or 'segments_info' not in data_sample:
+                raise KeyError('PanopticQualityMetric: without ann_file, data samples need '
+                               '"seg_map_path" and "segments_info" (add them to the meta_keys of '
+                               'PackDetInputs)')
+            path = data_sample['seg_map_path']
+            categories, _ = self._labels()
+            segments = []
+            for seg in data_sample['segments_info']:
+                label = seg['category']
+                # mmdet's CocoPanopticDataset marks crowd things with is_thing=False.
+                crowd = seg.get('iscrowd', categories[label]['isthing']
+                                and not seg.get('is_thing', True))
+                segments.append(dict(id=seg['id'], category_id=label, iscrowd=int(crowd)))
+        return read_panoptic_png(path, self.backend_args), segments
+
+    def _png_name(self, image_id: Any) -> str:
+        if isinstance(image_id, (int, np.integer)):
+            return f'{int(image_id):012d}.png'
+        return str(image_id).replace('/', '_').replace(os.sep, '_') + '.png'
+
+    def _process_one(self, data_sample: dict) -> dict:
+        categories, _ = self._labels()
+        image_id = data_sample['img_id']
+        pred_ids, pred_segments = self._prediction(data_sample)
+        result: Dict[str, Any] = {}
+        if self.seg_out_dir is not None:
+            import cv2
+            file_name = self._png_name(image_id)
+            cv2.imwrite(osp.join(self.seg_out_dir, file_name), id2rgb(pred_ids)[..., ::-1])
+            result['pred_ann'] = dict(
+                image_id=image_id, file_name=file_name, segments_info=pred_segments)
+        if not self.format_only:
+            gt_ids, gt_segments = self._ground_truth(data_sample)
+            if gt_ids.shape != pred_ids.shape:
+                raise ValueError(f'PanopticQualityMetric: image {image_id!r}: prediction '
+                                 f'{pred_ids.shape} and ground truth {gt_ids.shape} differ; '
+                                 'predict at the original image size')
+            result['stats'] = panoptic_stats_single(
+                gt_ids,
+                gt_segments,
+                pred_ids,
+                pred_segments,
+                categories,
+                self.matching,
+                image_id=image_id)
+        return result
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Compute the small per-image statistics (and write the PNGs with ``outfile_prefix``).
+
+        Args:
+            data_batch (Any): Unused (the dataloader batch).
+            data_samples (Sequence[dict]): Data samples with predictions.
+        """
+        if self.seg_out_dir is not None:
+            os.makedirs(self.seg_out_dir, exist_ok=True)
+        if self.nproc > 1 and len(data_samples) > 1:
+            with ThreadPoolExecutor(min(self.nproc, len(data_samples))) as pool:
+                self.results.extend(pool.map(self._process_one, data_samples))
+        else:
+            self.results.extend(self._process_one(sample) for sample in data_samples)
+
+    # --- dataset level -------------------------------------------------------------------------
+    def _miou(self, stats: PanopticStats) -> float:
+        """mmseg's mIoU over the dataset classes, from the summed semantic areas."""
+        _, label2cat = self._labels()
+        order = {int(cat_id): k for k, cat_id in enumerate(stats.cat_ids)}
+        index = np.array([order[int(cat_id)] for cat_id in label2cat])  # label -> stats column
+        areas = [
+            torch.from_numpy(getattr(stats, f)[index].astype(np.float64))
+            for f in ('sem_intersect', 'sem_pred', 'sem_label')
+        ]
+        intersect, pred, label = areas
+        metrics = self._total_area_to_metrics(
+            intersect, pred + label - intersect, pred, label, metrics=['mIoU'])
+        return 100 * float(np.nanmean(metrics['IoU']))
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Write the result files if asked, sum the statistics and average them.
+
+        Args:
+            results (list): Per-image results of all ranks.
+
+        Returns:
+            dict[str, float]: ``PQ SQ RQ PQ_th SQ_th RQ_th PQ_st SQ_st RQ_st Acc_th Prec_th
+            Acc_th_pix Prec_th_pix`` and, with ``with_miou``, ``mIoU`` (percent); empty with
+            ``format_only``.
+        """
+        logger: MMLogger = MMLogger.get_current_instance()
+        if self.outfile_prefix is not None:
+            json_file = f'{self.outfile_prefix}.panoptic.json'
+            dump(dict(annotations=[r['pred_ann'] for r in results]), json_file)
+            print_log(
+                f'panoptic results written to {json_file} and {self.seg_out_dir}', logger=logger)
+        if self.format_only:
+            return {}
+        categories, _ = self._labels()
+        total = PanopticStats(categories)
+        for result in results:
+            total += result['stats']
+        summary = summarize_panoptic_stats(total, classwise=self.classwise)
+        if self.with_miou:
+            summary['mIoU'] = self._miou(total)
+        else:
+            summary.pop('mIoU')
+        if 'per_class' in summary and not self.with_miou:
+            for entry in summary['per_class'].values():
+                entry.pop('IoU')
+        tables = panoptic_result_tables(summary, digits=3)
+        print_log('Panoptic evaluation results:\n' + '\n'.join(tables), logger=logger)
+        return {key: float(summary[key]) for key in PANOPTIC_KEYS if key in summary}
