@@ -1,0 +1,464 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""The Intra-Batch Supervision (IBS) loss (de Geus & Dubbelman, WACV 2023).
+
+The thing embeddings of image ``i`` are multiplied with the mask features of a *partner* image of
+the same batch; the instances behind the embeddings are not in the partner image, so every
+resulting mask logit is supervised towards "empty" with a sigmoid focal loss against an all-zero
+target (``ibs_method.md`` Decision 1 and §1.2). Partner choice is Decision 2 / §1.3.
+
+Shape shorthand: B images, N_i embeddings of image i, C channels, H x W mask-feature size
+(stride 4 of the input), P sampled points, n rows of one block.
+"""
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import point_sample
+from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from mmibs.registry import MODELS
+
+PARTNER_MODES = ('pair', 'random', 'all')
+
+
+def ibs_partners(batch_size: int,
+                 mode: str,
+                 device: Optional[Union[str, torch.device]] = None) -> List[List[int]]:
+    """Choose the partner images of every image of a batch.
+
+    - ``'pair'``: image ``i`` is compared with ``i ^ 1``, the other crop of its crop-sampling pair
+      (the released behaviour, ``ibs_method.md`` §1.3). Needs an even batch.
+    - ``'random'``: one uniformly random *other* image per image, re-drawn at every call (the
+      Mask2Former release draws per prediction-head call). The draw is one
+      ``torch.randint(0, B - 1, (B, ))`` call ``r`` on ``device``; image ``i`` gets
+      ``r_i + (r_i >= i)``. It uses torch's RNG, so ``torch.manual_seed`` makes it reproducible.
+    - ``'all'``: every other image of the batch (an extension the paper did not try).
+
+    With ``batch_size == 1`` there is no other image: every list is empty (the loss is then an
+    exact zero, ``ibs_method.md`` Decision 2).
+
+    Args:
+        batch_size (int): B.
+        mode (str): ``'pair'``, ``'random'`` or ``'all'``.
+        device (str | torch.device, optional): Device of the random draw of ``'random'``.
+            Defaults to None (CPU).
+
+    Returns:
+        list[list[int]]: ``partners[i]`` lists the partner image indices of image ``i``.
+    """
+    if mode not in PARTNER_MODES:
+        raise ValueError(f'ibs_partners: mode must be one of {PARTNER_MODES}, got {mode!r}')
+    if batch_size < 1:
+        raise ValueError(f'ibs_partners: batch_size must be >= 1, got {batch_size}')
+    if batch_size == 1:
+        return [[]]
+    if mode == 'pair':
+        if batch_size % 2:
+            raise ValueError(
+                f"ibs_partners: partner='pair' pairs image i with i ^ 1 (crop-sampled pairs) and "
+                f'needs an even batch size per process, got batch size {batch_size}; use '
+                f"partner='random' or 'all' for unpaired batches")
+        return [[i ^ 1] for i in range(batch_size)]
+    if mode == 'random':
+        draws = torch.randint(0, batch_size - 1, (batch_size, ), device=device).tolist()
+        # skip index i itself, so each other image has probability 1 / (B - 1)
+        return [[r + int(r >= i)] for i, r in enumerate(draws)]
+    return [[j for j in range(batch_size) if j != i] for i in range(batch_size)]
+
+
+def focal_loss_to_zero(logits: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Element-wise sigmoid focal loss against an all-zero target.
+
+    With target 0, ``alpha_t = 1 - alpha``, ``1 - p_t = p`` and ``BCE(z, 0) = softplus(z)``, so
+    ``FL(z, 0) = (1 - alpha) * sigmoid(z) ** gamma * softplus(z)`` (``ibs_method.md`` §1.2);
+    softplus keeps large logits finite where ``-log(1 - p)`` would overflow.
+
+    Args:
+        logits (Tensor): Mask logits z, any shape.
+        alpha (float): Focal alpha (weight of the positive class). Defaults to 0.25.
+        gamma (float): Focal gamma. Defaults to 2.0.
+
+    Returns:
+        Tensor: The loss, same shape as ``logits``.
+    """
+    return (1 - alpha) * logits.sigmoid().pow(gamma) * F.softplus(logits)
+
+
+def focal_loss_to_zero_grad(logits: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Derivative of :func:`focal_loss_to_zero` with respect to the logits.
+
+    ``d/dz [(1 - a) p^g s] = (1 - a) p^g (g (1 - p) s + p)``, using ``dp/dz = p (1 - p)`` and
+    ``ds/dz = p`` for ``p = sigmoid(z)``, ``s = softplus(z)``.
+
+    Args:
+        logits (Tensor): Mask logits z, any shape.
+        alpha (float): Focal alpha. Defaults to 0.25.
+        gamma (float): Focal gamma. Defaults to 2.0.
+
+    Returns:
+        Tensor: The derivative, same shape as ``logits``.
+    """
+    prob = logits.sigmoid()
+    return (1 - alpha) * prob.pow(gamma) * (gamma * (1 - prob) * F.softplus(logits) + prob)
+
+
+class _DenseFocalToZeroMean(torch.autograd.Function):
+    """Per-embedding mean over all pixels of ``FL(<e, F(x)>, 0)``, block by block.
+
+    A custom autograd function, not plain autograd, because autograd would keep the (N, H*W)
+    logits and several same-sized intermediates of the focal term alive until backward. Here
+    forward and backward both walk over blocks of ``block_rows`` embeddings, recompute the block's
+    logits and keep only the inputs, so no more than one block of logits exists at a time at the
+    cost of one extra matrix product in backward. Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, embeddings: Tensor, features: Tensor, alpha: float, gamma: float,
+                block_rows: int) -> Tensor:
+        num_pixels = features.shape[1]
+        out = embeddings.new_empty(embeddings.shape[0])
+        for start in range(0, embeddings.shape[0], block_rows):
+            stop = start + block_rows
+            # shape (n, C) @ (C, H*W) -> (n, H*W)
+            logits = embeddings[start:stop] @ features
+            out[start:stop] = focal_loss_to_zero(logits, alpha, gamma).sum(dim=1) / num_pixels
+        ctx.save_for_backward(embeddings, features)
+        ctx.alpha, ctx.gamma, ctx.block_rows = alpha, gamma, block_rows
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        embeddings, features = ctx.saved_tensors
+        need_emb, need_feat = ctx.needs_input_grad[:2]
+        grad_emb = torch.zeros_like(embeddings) if need_emb else None
+        grad_feat = torch.zeros_like(features) if need_feat else None
+        num_pixels = features.shape[1]
+        for start in range(0, embeddings.shape[0], ctx.block_rows):
+            stop = start + ctx.block_rows
+            block = embeddings[start:stop]
+            # shape (n, C) @ (C, H*W) -> (n, H*W)
+            logits = block @ features
+            grad_logits = focal_loss_to_zero_grad(logits, ctx.alpha, ctx.gamma)
+            grad_logits *= (grad_out[start:stop] / num_pixels)[:, None]
+            if need_emb:
+                # shape (n, H*W) @ (H*W, C) -> (n, C)
+                grad_emb[start:stop] = grad_logits @ features.t()
+            if need_feat:
+                # shape (C, n) @ (n, H*W) -> (C, H*W)
+                grad_feat.addmm_(block.t(), grad_logits)
+        return grad_emb, grad_feat, None, None, None
+
+
+def dense_focal_to_zero_mean(embeddings: Tensor,
+                             features: Tensor,
+                             alpha: float = 0.25,
+                             gamma: float = 2.0,
+                             max_chunk_elements: int = 2**24) -> Tensor:
+    """Mean over all pixels of the focal-to-zero loss of each embedding's partner mask.
+
+    Args:
+        embeddings (Tensor): Embeddings e, shape (N, C).
+        features (Tensor): Mask features of one partner image, shape (C, H, W).
+        alpha (float): Focal alpha. Defaults to 0.25.
+        gamma (float): Focal gamma. Defaults to 2.0.
+        max_chunk_elements (int): Most logits computed at once (blocks of embeddings).
+            Defaults to 2**24.
+
+    Returns:
+        Tensor: ``mean_x FL(<e_j, F(x)>, 0)`` per embedding, shape (N, ).
+    """
+    # shape (C, H, W) -> (C, H*W)
+    features = features.flatten(1)
+    block_rows = max(1, max_chunk_elements // max(features.shape[1], 1))
+    return _DenseFocalToZeroMean.apply(embeddings, features, alpha, gamma, block_rows)
+
+
+def _focal_to_zero_at_points(logits: Tensor, point_coords: Tensor, alpha: float,
+                             gamma: float) -> Tensor:
+    """Mean over given points of the focal-to-zero loss of (n, H, W) logit maps, shape (n, )."""
+    # shape (n, 1, H, W) -> (n, 1, P) -> (n, P)
+    point_logits = point_sample(logits[:, None], point_coords).squeeze(1)
+    return focal_loss_to_zero(point_logits, alpha, gamma).mean(dim=1)
+
+
+def _sampled_focal_to_zero_mean(embeddings: Tensor, features: Tensor, point_coords: Tensor,
+                                alpha: float, gamma: float) -> Tensor:
+    """:func:`_focal_to_zero_at_points` of the logits of (n, C) embeddings, for checkpointing."""
+    # shape (n, C) x (C, H, W) -> (n, H, W)
+    logits = torch.einsum('nc,chw->nhw', embeddings, features)
+    return _focal_to_zero_at_points(logits, point_coords, alpha, gamma)
+
+
+def point_sampled_focal_to_zero_mean(embeddings: Tensor,
+                                     features: Tensor,
+                                     num_points: int,
+                                     oversample_ratio: float = 3.0,
+                                     importance_sample_ratio: float = 0.75,
+                                     alpha: float = 0.25,
+                                     gamma: float = 2.0,
+                                     max_chunk_elements: int = 2**24) -> Tensor:
+    """Mean over uncertainty-sampled points of the focal-to-zero loss of each partner mask.
+
+    The points are chosen on the IBS logits themselves, as the release does (``ibs_method.md``
+    §1.5 step 4), with Mask2Former's importance sampling (mmdet's
+    ``get_uncertain_point_coords_with_randomness``, uncertainty ``-|logit|``), without gradient.
+    The logits are computed only for the given embeddings. When one block of ``max_chunk_elements``
+    logits does not hold all of them, each block is wrapped in activation checkpointing so that its
+    (n, H, W) logits are not kept for backward; the points of each block are drawn separately.
+
+    Args:
+        embeddings (Tensor): Embeddings e, shape (N, C).
+        features (Tensor): Mask features of one partner image, shape (C, H, W).
+        num_points (int): P, points per mask.
+        oversample_ratio (float): Candidate points per kept point. Defaults to 3.0.
+        importance_sample_ratio (float): Share of the P points taken as the most uncertain
+            candidates; the rest are uniform. Defaults to 0.75.
+        alpha (float): Focal alpha. Defaults to 0.25.
+        gamma (float): Focal gamma. Defaults to 2.0.
+        max_chunk_elements (int): Most logits computed at once. Defaults to 2**24.
+
+    Returns:
+        Tensor: ``mean_{x in points_j} FL(<e_j, F(x)>, 0)`` per embedding, shape (N, ).
+    """
+    num_pixels = features.shape[1] * features.shape[2]
+    block_rows = max(1, max_chunk_elements // max(num_pixels, 1))
+    chunked = embeddings.shape[0] > block_rows
+    losses = []
+    for start in range(0, embeddings.shape[0], block_rows):
+        block = embeddings[start:start + block_rows]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not chunked):
+            # shape (n, C) x (C, H, W) -> (n, H, W)
+            logits = torch.einsum('nc,chw->nhw', block, features)
+        with torch.no_grad():
+            coords = get_uncertain_point_coords_with_randomness(logits[:, None].detach(), None,
+                                                                num_points, oversample_ratio,
+                                                                importance_sample_ratio)
+        if not chunked:
+            losses.append(_focal_to_zero_at_points(logits, coords, alpha, gamma))
+            continue
+        del logits
+        # no randomness inside the block (points are given), so no RNG state to preserve
+        losses.append(
+            checkpoint(
+                _sampled_focal_to_zero_mean,
+                block,
+                features,
+                coords,
+                alpha,
+                gamma,
+                use_reentrant=False,
+                preserve_rng_state=False))
+    return torch.cat(losses) if losses else embeddings.new_zeros(0)
+
+
+def _check_inputs(embeddings: Sequence[Tensor], mask_features: Tensor,
+                  weights: Optional[Sequence[Tensor]],
+                  partners: Optional[Sequence[Sequence[int]]]) -> None:
+    """Raise a ValueError naming the argument when the IBS inputs do not fit together."""
+    if mask_features.dim() != 4:
+        raise ValueError('IBSLoss: mask_features must have shape (B, C, H, W), got '
+                         f'{tuple(mask_features.shape)}')
+    batch_size, channels = mask_features.shape[:2]
+    if len(embeddings) != batch_size:
+        raise ValueError(f'IBSLoss: embeddings must hold one (N_i, C) tensor per image, got '
+                         f'{len(embeddings)} tensors for a batch of {batch_size}')
+    for i, emb in enumerate(embeddings):
+        if emb.dim() != 2 or emb.shape[1] != channels:
+            raise ValueError(f'IBSLoss: embeddings[{i}] must have shape (N_i, {channels}) to '
+                             f'match mask_features, got {tuple(emb.shape)}')
+    if weights is not None:
+        if len(weights) != batch_size:
+            raise ValueError(f'IBSLoss: weights must hold one (N_i, ) tensor per image, got '
+                             f'{len(weights)} for a batch of {batch_size}')
+        for i, (w, emb) in enumerate(zip(weights, embeddings)):
+            if tuple(w.shape) != (emb.shape[0], ):
+                raise ValueError(f'IBSLoss: weights[{i}] must have shape ({emb.shape[0]}, ), got '
+                                 f'{tuple(w.shape)}')
+    if partners is not None:
+        if len(partners) != batch_size:
+            raise ValueError(f'IBSLoss: partners must hold one index list per image, got '
+                             f'{len(partners)} for a batch of {batch_size}')
+        for i, part in enumerate(partners):
+            for j in part:
+                if not 0 <= j < batch_size or j == i:
+                    raise ValueError(f'IBSLoss: partners[{i}] must list other images of the '
+                                     f'batch (0..{batch_size - 1}, not {i}), got {list(part)}')
+
+
+def ibs_loss(embeddings: Sequence[Tensor],
+             mask_features: Tensor,
+             partners: Sequence[Sequence[int]],
+             weights: Optional[Sequence[Tensor]] = None,
+             avg_factor: Optional[Union[float, Tensor]] = None,
+             num_points: Optional[int] = None,
+             oversample_ratio: float = 3.0,
+             importance_sample_ratio: float = 0.75,
+             alpha: float = 0.25,
+             gamma: float = 2.0,
+             max_chunk_elements: int = 2**24) -> Tensor:
+    """IBS loss, ``sum_i sum_j w_ij mean_{p in partners(i)} mean_x FL(<e_ij, F_p(x)>, 0)``
+    divided by ``max(avg_factor, 1)``.
+
+    It is computed in float32 with autocast disabled: the focal term of tiny probabilities
+    underflows in half precision. An empty partner list or no embeddings gives an exact zero that
+    is still part of the autograd graph (``0 * sum``), so distributed training sees every
+    parameter used.
+
+    Args:
+        embeddings (Sequence[Tensor]): Thing embeddings per image, B tensors of shape (N_i, C);
+            N_i may be 0.
+        mask_features (Tensor): Mask features, shape (B, C, H, W).
+        partners (Sequence[Sequence[int]]): Partner images of each image, see
+            :func:`ibs_partners`.
+        weights (Sequence[Tensor], optional): Weight per embedding, B tensors of shape (N_i, ).
+            Gradients flow into them. Defaults to None (all 1).
+        avg_factor (float | Tensor, optional): Normaliser. Defaults to None: the number of
+            embeddings, sum_i N_i.
+        num_points (int, optional): Points per mask for uncertainty point sampling; None takes
+            the mean over all H x W positions. Defaults to None.
+        oversample_ratio (float): See :func:`point_sampled_focal_to_zero_mean`. Defaults to 3.0.
+        importance_sample_ratio (float): See :func:`point_sampled_focal_to_zero_mean`.
+            Defaults to 0.75.
+        alpha (float): Focal alpha. Defaults to 0.25.
+        gamma (float): Focal gamma. Defaults to 2.0.
+        max_chunk_elements (int): Most logits computed at once. Defaults to 2**24.
+
+    Returns:
+        Tensor: Scalar float32 loss.
+    """
+    _check_inputs(embeddings, mask_features, weights, partners)
+    num_embeddings = sum(int(emb.shape[0]) for emb in embeddings)
+    with torch.autocast(device_type=mask_features.device.type, enabled=False):
+        total = None
+        for i, emb in enumerate(embeddings):
+            if emb.shape[0] == 0 or len(partners[i]) == 0:
+                continue
+            emb = emb.float()
+            per_partner = []
+            for j in partners[i]:
+                features = mask_features[j].float()
+                if num_points is None:
+                    per_partner.append(
+                        dense_focal_to_zero_mean(emb, features, alpha, gamma, max_chunk_elements))
+                else:
+                    per_partner.append(
+                        point_sampled_focal_to_zero_mean(emb, features, num_points,
+                                                         oversample_ratio, importance_sample_ratio,
+                                                         alpha, gamma, max_chunk_elements))
+            # shape (num_partners, N_i) -> (N_i, )
+            per_embedding = torch.stack(per_partner).mean(dim=0)
+            if weights is not None:
+                per_embedding = per_embedding * weights[i].float()
+            total = per_embedding.sum() if total is None else total + per_embedding.sum()
+        if total is None:
+            # nothing to compare: an exact zero that keeps every input in the graph
+            total = mask_features.float().sum() * 0
+            for emb in embeddings:
+                total = total + emb.float().sum() * 0
+            return total
+        if avg_factor is None:
+            avg_factor = num_embeddings
+        avg_factor = torch.as_tensor(avg_factor, dtype=torch.float32, device=total.device)
+        return total / avg_factor.clamp(min=1)
+
+
+@MODELS.register_module()
+class IBSLoss(nn.Module):
+    """Intra-Batch Supervision loss.
+
+    See `Intra-Batch Supervision for Panoptic Segmentation on High-Resolution Images
+    <https://arxiv.org/abs/2304.08222>`_ and ``ibs_method.md`` Decisions 1-2, §1.2-1.5.
+
+    In the dense mode (``num_points=None``) the value is
+    ``loss_weight * sum_i sum_j w_ij * mean_{p in partners(i)} mean_x FL(<e_ij, F_p(x)>, 0)
+    / max(avg_factor, 1)``, FL the sigmoid focal loss; with ``num_points`` the mean over x runs
+    over uncertainty-sampled points (Mask2Former + IBS).
+
+    Args:
+        partner (str): ``'pair'`` (image i with i ^ 1), ``'random'`` (a random other image,
+            re-drawn per call) or ``'all'`` (every other image, averaged). Defaults to 'pair'.
+        num_points (int, optional): Points per mask; None averages over all pixels (Panoptic FCN
+            + IBS). Defaults to None.
+        oversample_ratio (float): Candidate points per kept point. Defaults to 3.0.
+        importance_sample_ratio (float): Share of most-uncertain points. Defaults to 0.75.
+        alpha (float): Focal alpha. Defaults to 0.25.
+        gamma (float): Focal gamma. Defaults to 2.0.
+        max_chunk_elements (int): Most logits (embeddings x pixels) computed at once; larger
+            products are processed in blocks of embeddings. Defaults to 2**24.
+        loss_weight (float): Weight of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 partner: str = 'pair',
+                 num_points: Optional[int] = None,
+                 oversample_ratio: float = 3.0,
+                 importance_sample_ratio: float = 0.75,
+                 alpha: float = 0.25,
+                 gamma: float = 2.0,
+                 max_chunk_elements: int = 2**24,
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if partner not in PARTNER_MODES:
+            raise ValueError(f'IBSLoss: partner must be one of {PARTNER_MODES}, got {partner!r}')
+        if num_points is not None and (not isinstance(num_points, int) or num_points < 1):
+            raise ValueError(f'IBSLoss: num_points must be None or a positive int, got '
+                             f'{num_points!r}')
+        if oversample_ratio < 1:
+            raise ValueError(f'IBSLoss: oversample_ratio must be >= 1, got {oversample_ratio}')
+        if not 0 <= importance_sample_ratio <= 1:
+            raise ValueError('IBSLoss: importance_sample_ratio must lie in [0, 1], got '
+                             f'{importance_sample_ratio}')
+        if max_chunk_elements < 1:
+            raise ValueError(f'IBSLoss: max_chunk_elements must be >= 1, got {max_chunk_elements}')
+        self.partner = partner
+        self.num_points = num_points
+        self.oversample_ratio = oversample_ratio
+        self.importance_sample_ratio = importance_sample_ratio
+        self.alpha = alpha
+        self.gamma = gamma
+        self.max_chunk_elements = int(max_chunk_elements)
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                embeddings: Sequence[Tensor],
+                mask_features: Tensor,
+                weights: Optional[Sequence[Tensor]] = None,
+                avg_factor: Optional[Union[float, Tensor]] = None,
+                partners: Optional[Sequence[Sequence[int]]] = None) -> Tensor:
+        """Compute the loss.
+
+        Args:
+            embeddings (Sequence[Tensor]): Thing embeddings, B tensors of shape (N_i, C).
+            mask_features (Tensor): Mask features, shape (B, C, H, W).
+            weights (Sequence[Tensor], optional): Per-embedding weights, B tensors (N_i, ).
+                Defaults to None (all 1).
+            avg_factor (float | Tensor, optional): Normaliser. Defaults to None (sum_i N_i).
+            partners (Sequence[Sequence[int]], optional): Explicit partner lists overriding
+                ``partner``. Defaults to None.
+
+        Returns:
+            Tensor: Scalar float32 loss.
+        """
+        if partners is None:
+            partners = ibs_partners(mask_features.shape[0], self.partner, mask_features.device)
+        return self.loss_weight * ibs_loss(
+            embeddings,
+            mask_features,
+            partners,
+            weights=weights,
+            avg_factor=avg_factor,
+            num_points=self.num_points,
+            oversample_ratio=self.oversample_ratio,
+            importance_sample_ratio=self.importance_sample_ratio,
+            alpha=self.alpha,
+            gamma=self.gamma,
+            max_chunk_elements=self.max_chunk_elements)
+
+    def extra_repr(self) -> str:
+        return (f'partner={self.partner!r}, num_points={self.num_points}, '
+                f'oversample_ratio={self.oversample_ratio}, '
+                f'importance_sample_ratio={self.importance_sample_ratio}, alpha={self.alpha}, '
+                f'gamma={self.gamma}, max_chunk_elements={self.max_chunk_elements}, '
+                f'loss_weight={self.loss_weight}')

@@ -1,0 +1,379 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Time and peak memory of IBS: a Mask2Former training step with and without IBS, and the IBS
+loss alone against a naive (release-style) implementation.
+
+Method:
+
+- **Time.** Both variants live in one process, built from the same seed with the same weights,
+  and run on the same synthetic batch. After ``--warmup`` steps each, ``--repeats`` rounds run
+  the variants alternately (ABBA order, so slow drifts of a shared CPU hit both alike). The
+  ratio is the IBS median over the baseline median.
+- **Peak memory.** Each variant runs alone in a fresh subprocess (so allocator caches and the
+  other variant do not blur it): it builds the model and the batch, resets the kernel's peak
+  resident set size (``/proc/self/clear_refs`` 5, Linux), does ``--warmup`` + 1 steps and reads
+  the peak (``VmHWM``). ``tracemalloc`` does not see torch's allocations, and the torch profiler
+  reports allocations per op, not the resident peak. Two ratios are printed: of the whole
+  process peak during the steps (what a machine must hold: imports, weights, optimizer state,
+  batch and activations) and of its increase over the RSS before the steps (the step's own
+  working memory).
+
+The model is mmdet's ``mask2former_r50_8xb2-lsj-50e_coco-panoptic.py`` set to Cityscapes' 8 thing
+and 11 stuff classes, without pretrained weights; the IBS variant swaps in
+``Mask2FormerIBSHead`` with the Cityscapes release's IBS (pair partner, 12544 points, weight 50).
+The batch is synthetic: stuff bands and ``--things`` rectangles per image.
+
+Examples::
+
+    # the issue's setting (slow on a CPU: ~1 min per step)
+    python tools/analysis_tools/benchmark_ibs.py
+    # a quick run
+    python tools/analysis_tools/benchmark_ibs.py --size 128 256 --depth 18 --repeats 1 \\
+        --warmup 1 --num-points 1024
+"""
+import argparse
+import gc
+import json
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import mmdet
+import numpy as np
+import torch
+from mmcv.ops import point_sample
+from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData, PixelData
+
+import mmibs  # noqa: F401  (registers Mask2FormerIBSHead and IBSLoss)
+from mmibs.registry import MODELS
+
+MMDET_CONFIG = 'mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py'
+NUM_THINGS, NUM_STUFF = 8, 11  # Cityscapes
+MODEL_VARIANTS = ('mask2former', 'mask2former+ibs')
+LOSS_VARIANTS = ('naive', 'IBSLoss')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Benchmark the time and memory cost of IBS.')
+    parser.add_argument(
+        '--what',
+        choices=['all', 'model', 'loss'],
+        default='all',
+        help='benchmark the Mask2Former step, the loss alone, or both (default: all)')
+    parser.add_argument(
+        '--size', type=int, nargs=2, default=[512, 1024], help='image H W (default: 512 1024)')
+    parser.add_argument('--batch', type=int, default=2, help='images per step (default: 2)')
+    parser.add_argument(
+        '--things', type=int, default=10, help='thing instances per image (default: 10)')
+    parser.add_argument(
+        '--depth', type=int, default=50, help='ResNet depth of the backbone (default: 50)')
+    parser.add_argument(
+        '--num-points',
+        type=int,
+        default=12544,
+        help='points per mask of the mask loss and of IBS (default: 12544)')
+    parser.add_argument(
+        '--ibs-weight', type=float, default=50.0, help='IBS loss weight (default: 50)')
+    parser.add_argument(
+        '--queries', type=int, default=100, help='queries of the loss-alone case (default: 100)')
+    parser.add_argument(
+        '--channels',
+        type=int,
+        default=256,
+        help='mask-embedding channels of the loss-alone case (default: 256)')
+    parser.add_argument('--warmup', type=int, default=1, help='warm-up steps each (default: 1)')
+    parser.add_argument(
+        '--repeats', type=int, default=3, help='timed steps per variant (default: 3)')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch threads (default: torch default)')
+    parser.add_argument(
+        '--no-memory', action='store_true', help='skip the peak-memory subprocesses')
+    parser.add_argument('--seed', type=int, default=0, help='seed (default: 0)')
+    parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.batch < 2 or args.batch % 2:
+        parser.error(f'--batch must be even and >= 2 (IBS pairs image i with i ^ 1), '
+                     f'got {args.batch}')
+    return args
+
+
+# ------------------------------------------------------------------------------------------------
+# Mask2Former step
+def model_cfg(args: argparse.Namespace, with_ibs: bool) -> Config:
+    """mmdet's Mask2Former R50 panoptic config, Cityscapes classes, optionally with IBS."""
+    cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', MMDET_CONFIG))
+    model = cfg.model
+    model.data_preprocessor.batch_augments = None  # the synthetic batch has its final size
+    model.backbone.depth = args.depth
+    model.backbone.init_cfg = None
+    if args.depth in (18, 34):
+        model.panoptic_head.in_channels = [64, 128, 256, 512]
+    head = model.panoptic_head
+    head.num_things_classes, head.num_stuff_classes = NUM_THINGS, NUM_STUFF
+    head.loss_cls.class_weight = [1.0] * (NUM_THINGS + NUM_STUFF) + [0.1]
+    model.panoptic_fusion_head.num_things_classes = NUM_THINGS
+    model.panoptic_fusion_head.num_stuff_classes = NUM_STUFF
+    model.train_cfg.num_points = args.num_points
+    if with_ibs:
+        head.type = 'Mask2FormerIBSHead'
+        head.loss_ibs = dict(
+            type='IBSLoss',
+            partner='pair',
+            num_points=args.num_points,
+            oversample_ratio=3.0,
+            importance_sample_ratio=0.75,
+            loss_weight=args.ibs_weight)
+    return cfg
+
+
+def build_model(args: argparse.Namespace, with_ibs: bool) -> torch.nn.Module:
+    """Build one variant; the seed makes both variants' weights identical."""
+    init_default_scope('mmdet')
+    torch.manual_seed(args.seed)
+    model = MODELS.build(model_cfg(args, with_ibs).model)
+    model.init_weights()
+    model.train()
+    return model
+
+
+def synthetic_batch(args: argparse.Namespace) -> dict:
+    """A batch as the data loader gives it: uint8 images and packed samples with stuff bands and
+    ``--things`` rectangles (classes 0..7 things, 8..18 stuff) per image."""
+    height, width = args.size
+    rng = np.random.default_rng(args.seed)
+    inputs, samples = [], []
+    for _ in range(args.batch):
+        sem = np.zeros((height, width), dtype=np.int64)
+        edges = np.sort(rng.choice(np.arange(1, height), 3, replace=False))
+        for top, bottom in zip([0, *edges], [*edges, height]):
+            sem[top:bottom] = rng.integers(NUM_THINGS, NUM_THINGS + NUM_STUFF)
+        masks = np.zeros((args.things, height, width), dtype=np.uint8)
+        labels, boxes = rng.integers(0, NUM_THINGS, args.things), []
+        for k in range(args.things):
+            h, w = rng.integers(height // 16, height // 3), rng.integers(width // 32, width // 5)
+            y, x = rng.integers(0, height - h), rng.integers(0, width - w)
+            masks[:k, y:y + h, x:x + w] = 0  # later things occlude earlier ones
+            masks[k, y:y + h, x:x + w] = 1
+            sem[y:y + h, x:x + w] = labels[k]
+            boxes.append([x, y, x + w, y + h])
+        sample = DetDataSample(
+            metainfo=dict(
+                img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(
+            labels=torch.from_numpy(labels),
+            masks=BitmapMasks(masks, height, width),
+            bboxes=torch.tensor(boxes, dtype=torch.float32))
+        sample.gt_sem_seg = PixelData(sem_seg=torch.from_numpy(sem)[None])
+        samples.append(sample)
+        inputs.append(torch.from_numpy(rng.integers(0, 256, (3, height, width), dtype=np.uint8)))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def model_step_fn(args: argparse.Namespace, with_ibs: bool) -> Callable[[], None]:
+    """One full training step (preprocess, forward, losses, backward, AdamW update)."""
+    model = build_model(args, with_ibs)
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4))
+    data = synthetic_batch(args)
+
+    def step() -> None:
+        torch.manual_seed(args.seed)  # same matching/point draws in every step of both variants
+        model.train_step(data, optim_wrapper)
+
+    return step
+
+
+# ------------------------------------------------------------------------------------------------
+# IBS loss alone
+def loss_inputs(args: argparse.Namespace) -> dict:
+    """Query embeddings (B, Q, C), mask features (B, C, H/4, W/4) and which queries are matched
+    things (``--things`` per image), as a Mask2Former decoder layer hands them to IBS."""
+    gen = torch.Generator().manual_seed(args.seed)
+    height, width = args.size[0] // 4, args.size[1] // 4
+    embed = torch.randn(args.batch, args.queries, args.channels, generator=gen) * 0.1
+    feats = torch.randn(args.batch, args.channels, height, width, generator=gen)
+    is_thing = torch.zeros(args.batch, args.queries, dtype=torch.bool)
+    for b in range(args.batch):
+        is_thing[b, torch.randperm(args.queries, generator=gen)[:args.things]] = True
+    return dict(embed=embed.requires_grad_(), feats=feats.requires_grad_(), is_thing=is_thing)
+
+
+def naive_ibs(embed: torch.Tensor, feats: torch.Tensor, is_thing: torch.Tensor,
+              num_points: Optional[int]) -> torch.Tensor:
+    """The release's way: IBS logits for all Q queries of every image against its pair partner,
+    then the matched things, point sampling (or all pixels) and mmdet's focal loss."""
+    partner = [i ^ 1 for i in range(embed.shape[0])]
+    # shape (B, Q, C) x (B, C, H, W) -> (B, Q, H, W)
+    logits = torch.einsum('bqc,bchw->bqhw', embed, feats[partner])[is_thing]
+    if num_points is not None:
+        with torch.no_grad():
+            coords = get_uncertain_point_coords_with_randomness(logits[:, None], None, num_points,
+                                                                3.0, 0.75)
+        # shape (N, 1, H, W) -> (N, P)
+        logits = point_sample(logits[:, None], coords).squeeze(1)
+    else:
+        logits = logits.flatten(1)  # shape (N, H, W) -> (N, H*W)
+    loss = py_sigmoid_focal_loss(logits, torch.zeros_like(logits), reduction='none')
+    return loss.mean(dim=1).sum() / max(int(is_thing.sum()), 1)
+
+
+def loss_step_fn(args: argparse.Namespace, variant: str,
+                 num_points: Optional[int]) -> Callable[[], None]:
+    """Forward and backward of one IBS evaluation (one decoder layer's worth)."""
+    data = loss_inputs(args)
+    ibs = MODELS.build(dict(type='IBSLoss', partner='pair', num_points=num_points))
+
+    def step() -> None:
+        torch.manual_seed(args.seed)
+        embed, feats = data['embed'], data['feats']
+        embed.grad = feats.grad = None
+        if variant == 'naive':
+            loss = naive_ibs(embed, feats, data['is_thing'], num_points)
+        else:
+            loss = ibs([e[m] for e, m in zip(embed, data['is_thing'])], feats)
+        loss.backward()
+
+    return step
+
+
+# ------------------------------------------------------------------------------------------------
+# measuring
+def time_alternating(steps: Dict[str, Callable[[], None]], warmup: int,
+                     repeats: int) -> Dict[str, List[float]]:
+    """Seconds per step of each variant, run in ABBA rounds after ``warmup`` steps each."""
+    names = list(steps)
+    for _ in range(warmup):
+        for name in names:
+            steps[name]()
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _proc_status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS, VmHWM), in MiB."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f'benchmark_ibs: no {field} in /proc/self/status')
+
+
+def reset_peak_rss() -> float:
+    """Reset the peak resident set size to the current one (Linux ``clear_refs`` 5) so that the
+    peak of the steps is not hidden by a higher transient while building; return the RSS, MiB."""
+    gc.collect()
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    return _proc_status_mb('VmRSS')
+
+
+def child_memory(args: argparse.Namespace, spec: str) -> None:
+    """In a fresh process: build one variant, run warm-up + 1 steps, print as JSON the RSS
+    before the steps and the peak RSS during them (MiB)."""
+    kind, variant, points = spec.split(':')
+    if kind == 'model':
+        step = model_step_fn(args, with_ibs=variant == MODEL_VARIANTS[1])
+    else:
+        step = loss_step_fn(args, variant, None if points == 'dense' else args.num_points)
+    before = reset_peak_rss()
+    for _ in range(args.warmup + 1):
+        step()
+    print(json.dumps(dict(before_mb=before, peak_mb=_proc_status_mb('VmHWM'))))
+
+
+def measure_memory(argv: Sequence[str], spec: str) -> dict:
+    """Run :func:`child_memory` for ``spec`` in a subprocess and read its JSON line."""
+    cmd = [sys.executable, osp.abspath(__file__), *argv, '--child', spec]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f'benchmark_ibs: memory run {spec!r} failed:\n{out.stderr[-3000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(title: str, base: str, other: str, times: Dict[str, List[float]],
+           memory: Optional[Dict[str, dict]], time_target: Optional[float],
+           memory_target: Optional[float]) -> None:
+    """Print one table and the overhead ratios of ``other`` over ``base``."""
+    print(f'\n== {title} ==')
+    header = f'{"variant":<18}{"median s":>10}{"mean s":>10}{"min s":>10}{"runs":>6}'
+    if memory:
+        header += f'{"peak MiB":>11}{"step MiB":>11}'
+    print(header)
+    for name, values in times.items():
+        line = (f'{name:<18}{statistics.median(values):>10.3f}{statistics.mean(values):>10.3f}'
+                f'{min(values):>10.3f}{len(values):>6}')
+        if memory:
+            mem = memory[name]
+            line += f'{mem["peak_mb"]:>11.1f}{mem["peak_mb"] - mem["before_mb"]:>11.1f}'
+        print(line)
+    ratio = statistics.median(times[other]) / statistics.median(times[base])
+    target = f' (target <= {time_target:.2f})' if time_target else ''
+    print(f'time ratio {other} / {base} (medians): {ratio:.3f}{target}')
+    if memory:
+        peak = memory[other]['peak_mb'] / memory[base]['peak_mb']
+        step_base = memory[base]['peak_mb'] - memory[base]['before_mb']
+        step_other = memory[other]['peak_mb'] - memory[other]['before_mb']
+        target = f' (target <= {memory_target:.2f})' if memory_target else ''
+        print(f'peak memory ratio (whole process): {peak:.3f}{target}')
+        print(f'peak memory ratio (step increment): {step_other / max(step_base, 1e-9):.3f}')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    # keep mmengine's per-parameter init log out of the tables
+    MMLogger.get_instance('benchmark_ibs', log_level='WARNING')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        child_memory(args, args.child)
+        return
+    height, width = args.size
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch} x 3 x '
+          f'{height} x {width}, {args.things} things per image, {args.num_points} points, '
+          f'warm-up {args.warmup}, repeats {args.repeats}')
+    if args.what in ('all', 'model'):
+        steps = {
+            name: model_step_fn(args, with_ibs=name == MODEL_VARIANTS[1])
+            for name in MODEL_VARIANTS
+        }
+        times = time_alternating(steps, args.warmup, args.repeats)
+        del steps
+        memory = None if args.no_memory else {
+            name: measure_memory(argv, f'model:{name}:-')
+            for name in MODEL_VARIANTS
+        }
+        report(
+            f'Mask2Former R{args.depth} training step, IBS pair / {args.num_points} points / '
+            f'weight {args.ibs_weight}', *MODEL_VARIANTS, times, memory, 1.05, 1.10)
+    if args.what in ('all', 'loss'):
+        for points in (args.num_points, None):
+            steps = {name: loss_step_fn(args, name, points) for name in LOSS_VARIANTS}
+            times = time_alternating(steps, args.warmup, args.repeats)
+            mode = 'dense' if points is None else 'point'
+            memory = None if args.no_memory else {
+                name: measure_memory(argv, f'loss:{name}:{mode}')
+                for name in LOSS_VARIANTS
+            }
+            report(
+                f'IBS loss alone, forward + backward, {mode} '
+                f'({args.queries} queries, {args.things} things/image, C={args.channels}, '
+                f'{height // 4}x{width // 4} features)', *LOSS_VARIANTS, times, memory, None, None)
+
+
+if __name__ == '__main__':
+    main()
