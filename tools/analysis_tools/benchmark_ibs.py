@@ -251,16 +251,24 @@ def time_alternating(steps: Dict[str, Callable[[], None]], warmup: int,
                      repeats: int) -> Dict[str, List[float]]:
     """Seconds per step of each variant, run in ABBA rounds after ``warmup`` steps each."""
     names = list(steps)
-    for _ in range(warmup):
+    for w in range(warmup):
         for name in names:
+            start = time.perf_counter()
             steps[name]()
+            _progress(f'warm-up {w + 1}/{warmup} {name}: {time.perf_counter() - start:.2f} s')
     times = {name: [] for name in names}
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
             start = time.perf_counter()
             steps[name]()
             times[name].append(time.perf_counter() - start)
+            _progress(f'round {r + 1}/{repeats} {name}: {times[name][-1]:.2f} s')
     return times
+
+
+def _progress(message: str) -> None:
+    """One line per step on stderr: a step of the default setting takes about a minute on a CPU."""
+    print(f'  [benchmark_ibs] {message}', file=sys.stderr, flush=True)
 
 
 def _proc_status_mb(field: str) -> float:
