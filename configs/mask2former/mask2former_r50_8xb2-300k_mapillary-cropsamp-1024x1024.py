@@ -1,0 +1,32 @@
+# Mask2Former R50, Mapillary Vistas, crop sampling without IBS (ablation, ibs_method.md §4): pairs
+# of 1024x1024 crops of one uniformly drawn category ([M2F-IBS]
+# Base-MapillaryVistas-PanopticSegmentation-CropSampling.yaml: things scaled with the short side
+# in [1024, 6192], long side <= 9288; stuff with the usual short-side choice, long side <= 8192).
+_base_ = [
+    '../_base_/models/mask2former_r50_mapillary.py',
+    '../_base_/datasets/mapillary_panoptic_cropsampling.py',
+    '../_base_/schedules/adamw-poly_300k.py', '../_base_/default_runtime.py'
+]
+
+num_gpus = 8
+pairs_per_gpu = 1  # 1 pair = 2 images per GPU; 8 x 2 = 16 images (the release's 8 pairs)
+crop_size = (1024, 1024)  # (h, w), INPUT.CROP.SIZE
+short_edges = [int(x * 0.1 * 2048) for x in range(5, 21)]  # INPUT.MIN_SIZE_TRAIN
+
+crop_sampling_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+         backend_args={{_base_.backend_args}}),
+    dict(type='ResizeToSegmentScale', side_min=1024, side_max=6192, overall_max=9288,
+         stuff_resize=dict(type='RandomShortestEdgeResize', short_edge_choices=short_edges,
+                           max_size=8192)),
+    dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
+         box_source='sampled_segment', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='PhotoMetricDistortion'),  # INPUT.COLOR_AUG_SSD
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                    'flip_direction', 'crop_sampling'))
+]
+train_dataloader = dict(batch_size=pairs_per_gpu, dataset=dict(pipeline=crop_sampling_pipeline))
+auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * pairs_per_gpu * 2)

@@ -1,0 +1,9 @@
+# Ablation over the released Panoptic FCN + IBS Cityscapes model: lambda_IBS (IBS_WEIGHT) = 0.5
+# instead of 1 (ibs_method.md §4, "IBS weight": the paper's sweep numbers were not retrieved).
+# The total weight stays SEGMENT x IBS_WEIGHT (Decision 4).
+_base_ = ['../panoptic-fcn_r50_8xb4-65k_cityscapes-cropsamp-512x1024-ibs.py']
+
+segment_weight = 4.0  # MODEL.LOSS_WEIGHT.SEGMENT (as the base)
+ibs_weight = 0.5  # IBS_WEIGHT
+
+model = dict(panoptic_head=dict(loss_ibs=dict(loss_weight=segment_weight * ibs_weight)))
