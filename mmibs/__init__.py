@@ -38,6 +38,6 @@ from .utils import compat  # noqa: E402
 compat.apply()
 
 # Registration-only imports: each subpackage registers its modules into mmdet's registries.
-from . import datasets, evaluation, models, visualization  # noqa: E402,F401
+from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401
 
 __all__ = ['__version__', 'version_info']

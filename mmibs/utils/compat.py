@@ -56,15 +56,36 @@ def _history_buffer_getstate(self) -> dict:
     return {k: v for k, v in self.__dict__.items() if k != 'statistics_methods'}
 
 
+def _make_checkpoints_safe() -> None:
+    """Atomic checkpoint / ``last_checkpoint`` writes and a refusal of checkpoints of another
+    architecture: see :mod:`mmibs.engine.checkpoint_safety` (a kill never leaves a truncated
+    checkpoint for ``--resume``)."""
+    from mmibs.engine import checkpoint_safety
+    checkpoint_safety.apply()
+
+
+def _check_panoptic_annotations() -> None:
+    """Panoptic PNGs of mmibs' datasets are checked against their json entry and image when
+    mmdet's ``LoadPanopticAnnotations`` loads them: see
+    :mod:`mmibs.datasets.transforms.panoptic_annotation_check`."""
+    from mmibs.datasets.transforms import panoptic_annotation_check
+    panoptic_annotation_check.install()
+
+
 def apply() -> None:
     """Make mmengine checkpoints loadable with ``torch.load(weights_only=True)``.
 
     Pickles ``HistoryBuffer`` without function references and allow-lists the remaining globals.
-    Idempotent. A no-op on torch releases without :func:`torch.serialization.add_safe_globals`.
+    Also makes checkpoint writes atomic and checks loaded checkpoints against the model
+    (:func:`_make_checkpoints_safe`), and checks panoptic PNGs against their json entries
+    (:func:`_check_panoptic_annotations`). Idempotent. The allow-listing is a no-op on torch
+    releases without :func:`torch.serialization.add_safe_globals`.
     """
     global ALLOWED_GLOBALS
     from mmengine.logging.history_buffer import HistoryBuffer
     HistoryBuffer.__getstate__ = _history_buffer_getstate
+    _make_checkpoints_safe()
+    _check_panoptic_annotations()
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None or ALLOWED_GLOBALS:
         return

@@ -83,6 +83,12 @@ class Mask2FormerIBSHead(Mask2FormerHead):
                      loss_weight=50.0),
                  ibs_skip_first_layer: bool = True,
                  **kwargs) -> None:
+        # mmdet's Mask2FormerHead swallows unknown keyword arguments, so a misspelled IBS option
+        # (`loss_ibss=...`) would silently train without IBS: refuse it (issue 7, item 5).
+        unknown = sorted(k for k in kwargs if 'ibs' in k.lower())
+        if unknown:
+            raise TypeError(f'{type(self).__name__}: unknown IBS argument(s) {unknown}; the IBS '
+                            'arguments are loss_ibs and ibs_skip_first_layer')
         super().__init__(*args, **kwargs)
         self.loss_ibs = MODELS.build(loss_ibs)
         self.ibs_skip_first_layer = ibs_skip_first_layer
