@@ -10,8 +10,8 @@ those evaluators'; Acc_th / Prec_th follow ``ibs_method.md`` Decision 6.
 Examples::
 
     python tools/analysis_tools/eval_panoptic.py \\
-        data/cityscapes/gtFine/cityscapes_panoptic_val.json \\
-        data/cityscapes/gtFine/cityscapes_panoptic_val \\
+        data/cityscapes/annotations/cityscapes_panoptic_val.json \\
+        data/cityscapes/annotations/cityscapes_panoptic_val \\
         work_dirs/m2f/results.panoptic.json work_dirs/m2f/results.panoptic
     # the other reading of Acc_th / Prec_th, per-class tables, results saved as json
     python tools/analysis_tools/eval_panoptic.py GT_JSON GT_DIR PRED_JSON PRED_DIR \\
