@@ -388,10 +388,14 @@ def test_demo_config_builds(rel_path, synthetic):
     wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     build_schedulers(cfg, wrapper)
     samples = draw_train_samples(cfg, synthetic)
-    ibs = '-ibs' in osp.basename(rel_path)
+    name = osp.basename(rel_path)
+    ibs, crop_sampling = '-ibs' in name, '-cropsamp-' in name
     assert (model.panoptic_head.loss_ibs is not None) == ibs
-    assert (train_dataset_cfg(cfg).type == 'CropSamplingDataset') == ibs
-    assert len(samples) == (2 if ibs else 1)
+    if ibs:
+        # the pair partner only exists with crop-sampled pairs; plain crops draw a random one
+        assert model.panoptic_head.loss_ibs.partner == ('pair' if crop_sampling else 'random')
+    assert (train_dataset_cfg(cfg).type == 'CropSamplingDataset') == crop_sampling
+    assert len(samples) == (2 if crop_sampling else 1)
 
 
 def shrink_model(cfg: Config) -> dict:
