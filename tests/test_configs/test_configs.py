@@ -14,7 +14,7 @@ ablation variant).
 ``test_config_pipeline_feeds_its_model`` runs two items of four configs' own train pipelines
 (Mask2Former and Panoptic FCN, crop sampling, instance-only, random partner) through one training
 iteration of the config's model shrunk to ResNet-18. The demo configs (configs/demo) only have to
-build, and the IBS one to have IBS and crop sampling.
+build, the -ibs ones to have IBS and the -cropsamp- one crop sampling.
 
 ``test_r50_cityscapes_crop_ibs_config_trains_and_predicts_512x1024`` trains the shipped
 Cityscapes crop-based Panoptic FCN + IBS config (R50, deformable position head) for one iteration
