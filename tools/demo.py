@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The end-to-end demo (`make demo`): what IBS does, on this machine, in about half an hour of CPU.
+"""The end-to-end demo (`make demo`): what IBS does, on this machine, in about 20 minutes on 2 cores.
 
 1. write a synthetic dataset in the raw Cityscapes layout (touching same-class instances, stuff,
    crowd and void; tools/dataset_converters/make_synthetic.py),
