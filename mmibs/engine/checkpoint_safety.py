@@ -21,70 +21,21 @@ Applied by :func:`mmibs.utils.compat.apply` (so at ``import mmibs``):
    the other. Partial loads above that share (a head with another number of classes) keep
    mmengine's warnings.
 """
-import contextlib
 import contextvars
 import functools
 import os
-import os.path as osp
 import re
-import tempfile
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from torch import nn
+
+from mmibs.utils.atomic_io import atomic_open
 
 #: Least share of the model's state entries a checkpoint must provide (by name and shape).
 MIN_MATCHED_FRACTION = 0.5
 
-# mkstemp creates 0600 files; atomic writes keep the permissions a plain open() would give.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 # The checkpoint path being loaded by Runner.load_checkpoint, for the error message.
 _LOADING_PATH: contextvars.ContextVar = contextvars.ContextVar('mmibs_loading_path', default=None)
-
-
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = 'wb', encoding: Optional[str] = None) -> Iterator:
-    """Open a temporary file next to ``path`` that replaces ``path`` when the block succeeds.
-
-    The data are flushed and ``fsync`` ed before ``os.replace``; on an exception the temporary
-    file is removed and ``path`` is left as it was.
-
-    Args:
-        path (str): Destination file; its folder is created.
-        mode (str): ``'wb'`` or ``'w'``. Defaults to 'wb'.
-        encoding (str, optional): Text encoding for ``'w'``. Defaults to None.
-
-    Yields:
-        The open temporary file.
-    """
-    if mode not in ('w', 'wb'):
-        raise ValueError(f'atomic_open: mode must be "w" or "wb", got {mode!r} for {path}')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: str) -> None:
-    """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _atomic_put(self, obj: bytes, filepath) -> None:

@@ -12,27 +12,13 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from mmibs.utils.atomic_io import atomic_open, current_umask
 
 
 def atomic_write_json(obj: object, path: str) -> None:
     """Write ``obj`` as json to ``path`` through a temporary file and ``os.replace``."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; keep the usual permissions
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'w') as f:
+        json.dump(obj, f)
 
 
 @contextmanager
@@ -44,7 +30,7 @@ def atomic_output_dir(path: str) -> Iterator[str]:
     parent = osp.dirname(osp.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700 folders
     try:
         yield tmp
     except BaseException:

@@ -1,0 +1,64 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Atomic file writes: a reader sees the old file or the new one, never a part.
+
+Used by the dataset converters (json outputs) and by the checkpoint writes
+(:mod:`mmibs.engine.checkpoint_safety`). Python's standard library has no atomic write and
+mmengine's file backends write in place, hence this small helper.
+"""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from typing import Iterator, Optional
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for longer than the call)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = 'wb', encoding: Optional[str] = None) -> Iterator:
+    """Open a temporary file next to ``path`` that replaces ``path`` when the block succeeds.
+
+    The data are flushed and ``fsync`` ed before ``os.replace`` (atomic on POSIX and Windows);
+    on an exception the temporary file is removed and ``path`` is left as it was. The new file
+    gets the permissions a plain ``open`` would give (``mkstemp`` makes 0600 files).
+
+    Args:
+        path (str): Destination file; its folder is created.
+        mode (str): ``'wb'`` or ``'w'``. Defaults to 'wb'.
+        encoding (str, optional): Text encoding for ``'w'``. Defaults to None.
+
+    Yields:
+        The open temporary file.
+    """
+    if mode not in ('w', 'wb'):
+        raise ValueError(f'atomic_open: mode must be "w" or "wb", got {mode!r} for {path}')
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
