@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from mmibs.utils.panoptic_ids import _rgba_to_id, id2rgb, rgb2id  # noqa: F401  (re-exported)
 from .thing_pixel_stats import MATCHING_MODES, sum_by_category, thing_pixel_counts
 
 #: COCO-panoptic id of unlabelled pixels.
@@ -26,44 +27,6 @@ VOID = 0
 # Largest id for which a dense lookup table (int32, 4 bytes per entry) is built; larger ids (COCO
 # ground truth encodes ids as random colours up to 2**24) use a binary search instead.
 _LUT_MAX_ID = 1 << 21
-
-
-def rgb2id(rgb: np.ndarray) -> np.ndarray:
-    """Decode a COCO-panoptic RGB map, ``id = R + 256 G + 256**2 B``.
-
-    Args:
-        rgb (np.ndarray): uint8 colours in RGB order, shape (H, W, 3).
-
-    Returns:
-        np.ndarray: uint32 ids, shape (H, W).
-    """
-    if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
-        raise ValueError(f'rgb2id: expected a uint8 (H, W, 3) array, got {rgb.dtype} {rgb.shape}')
-    rgba = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2RGBA)
-    return _rgba_to_id(rgba)
-
-
-def _rgba_to_id(rgba: np.ndarray) -> np.ndarray:
-    """RGBA bytes, shape (H, W, 4), read as little-endian uint32 without the alpha byte."""
-    ids = rgba.view('<u4')[..., 0]  # shape (H, W, 1) -> (H, W)
-    np.bitwise_and(ids, 0xFFFFFF, out=ids)
-    return ids
-
-
-def id2rgb(ids: np.ndarray) -> np.ndarray:
-    """Encode ids in [0, 2**24) as COCO-panoptic RGB, the inverse of :func:`rgb2id`.
-
-    Args:
-        ids (np.ndarray): Non-negative integer ids, shape (H, W).
-
-    Returns:
-        np.ndarray: uint8 colours in RGB order, shape (H, W, 3).
-    """
-    ids = np.asarray(ids)
-    if ids.size and (ids.min() < 0 or ids.max() >= 1 << 24):
-        raise ValueError(f'id2rgb: ids must lie in [0, 2**24), got [{ids.min()}, {ids.max()}]')
-    # shape (H, W) -> (H, W, 4) bytes of the little-endian uint32 -> drop the 4th byte
-    return np.ascontiguousarray(ids.astype('<u4')[..., None].view(np.uint8)[..., :3])
 
 
 def read_panoptic_png(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
