@@ -12,13 +12,11 @@ Shape shorthand: B images, N_i embeddings of image i, C channels, H x W mask-fea
 from typing import List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
-from mmcv.ops import point_sample
-from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from mmibs.registry import MODELS
+from .focal_to_zero import dense_focal_to_zero_mean
+from .focal_to_zero_points import point_sampled_focal_to_zero_mean
 
 PARTNER_MODES = ('pair', 'random', 'all')
 
@@ -66,191 +64,6 @@ def ibs_partners(batch_size: int,
         # skip index i itself, so each other image has probability 1 / (B - 1)
         return [[r + int(r >= i)] for i, r in enumerate(draws)]
     return [[j for j in range(batch_size) if j != i] for i in range(batch_size)]
-
-
-def focal_loss_to_zero(logits: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """Element-wise sigmoid focal loss against an all-zero target.
-
-    With target 0, ``alpha_t = 1 - alpha``, ``1 - p_t = p`` and ``BCE(z, 0) = softplus(z)``, so
-    ``FL(z, 0) = (1 - alpha) * sigmoid(z) ** gamma * softplus(z)`` (``ibs_method.md`` §1.2);
-    softplus keeps large logits finite where ``-log(1 - p)`` would overflow.
-
-    Args:
-        logits (Tensor): Mask logits z, any shape.
-        alpha (float): Focal alpha (weight of the positive class). Defaults to 0.25.
-        gamma (float): Focal gamma. Defaults to 2.0.
-
-    Returns:
-        Tensor: The loss, same shape as ``logits``.
-    """
-    return (1 - alpha) * logits.sigmoid().pow(gamma) * F.softplus(logits)
-
-
-def focal_loss_to_zero_grad(logits: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """Derivative of :func:`focal_loss_to_zero` with respect to the logits.
-
-    ``d/dz [(1 - a) p^g s] = (1 - a) p^g (g (1 - p) s + p)``, using ``dp/dz = p (1 - p)`` and
-    ``ds/dz = p`` for ``p = sigmoid(z)``, ``s = softplus(z)``.
-
-    Args:
-        logits (Tensor): Mask logits z, any shape.
-        alpha (float): Focal alpha. Defaults to 0.25.
-        gamma (float): Focal gamma. Defaults to 2.0.
-
-    Returns:
-        Tensor: The derivative, same shape as ``logits``.
-    """
-    prob = logits.sigmoid()
-    return (1 - alpha) * prob.pow(gamma) * (gamma * (1 - prob) * F.softplus(logits) + prob)
-
-
-class _DenseFocalToZeroMean(torch.autograd.Function):
-    """Per-embedding mean over all pixels of ``FL(<e, F(x)>, 0)``, block by block.
-
-    A custom autograd function, not plain autograd, because autograd would keep the (N, H*W)
-    logits and several same-sized intermediates of the focal term alive until backward. Here
-    forward and backward both walk over blocks of ``block_rows`` embeddings, recompute the block's
-    logits and keep only the inputs, so no more than one block of logits exists at a time at the
-    cost of one extra matrix product in backward. Double backward is not supported.
-    """
-
-    @staticmethod
-    def forward(ctx, embeddings: Tensor, features: Tensor, alpha: float, gamma: float,
-                block_rows: int) -> Tensor:
-        num_pixels = features.shape[1]
-        out = embeddings.new_empty(embeddings.shape[0])
-        for start in range(0, embeddings.shape[0], block_rows):
-            stop = start + block_rows
-            # shape (n, C) @ (C, H*W) -> (n, H*W)
-            logits = embeddings[start:stop] @ features
-            out[start:stop] = focal_loss_to_zero(logits, alpha, gamma).sum(dim=1) / num_pixels
-        ctx.save_for_backward(embeddings, features)
-        ctx.alpha, ctx.gamma, ctx.block_rows = alpha, gamma, block_rows
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        embeddings, features = ctx.saved_tensors
-        need_emb, need_feat = ctx.needs_input_grad[:2]
-        grad_emb = torch.zeros_like(embeddings) if need_emb else None
-        grad_feat = torch.zeros_like(features) if need_feat else None
-        num_pixels = features.shape[1]
-        for start in range(0, embeddings.shape[0], ctx.block_rows):
-            stop = start + ctx.block_rows
-            block = embeddings[start:stop]
-            # shape (n, C) @ (C, H*W) -> (n, H*W)
-            logits = block @ features
-            grad_logits = focal_loss_to_zero_grad(logits, ctx.alpha, ctx.gamma)
-            grad_logits *= (grad_out[start:stop] / num_pixels)[:, None]
-            if need_emb:
-                # shape (n, H*W) @ (H*W, C) -> (n, C)
-                grad_emb[start:stop] = grad_logits @ features.t()
-            if need_feat:
-                # shape (C, n) @ (n, H*W) -> (C, H*W)
-                grad_feat.addmm_(block.t(), grad_logits)
-        return grad_emb, grad_feat, None, None, None
-
-
-def dense_focal_to_zero_mean(embeddings: Tensor,
-                             features: Tensor,
-                             alpha: float = 0.25,
-                             gamma: float = 2.0,
-                             max_chunk_elements: int = 2**24) -> Tensor:
-    """Mean over all pixels of the focal-to-zero loss of each embedding's partner mask.
-
-    Args:
-        embeddings (Tensor): Embeddings e, shape (N, C).
-        features (Tensor): Mask features of one partner image, shape (C, H, W).
-        alpha (float): Focal alpha. Defaults to 0.25.
-        gamma (float): Focal gamma. Defaults to 2.0.
-        max_chunk_elements (int): Most logits computed at once (blocks of embeddings).
-            Defaults to 2**24.
-
-    Returns:
-        Tensor: ``mean_x FL(<e_j, F(x)>, 0)`` per embedding, shape (N, ).
-    """
-    # shape (C, H, W) -> (C, H*W)
-    features = features.flatten(1)
-    block_rows = max(1, max_chunk_elements // max(features.shape[1], 1))
-    return _DenseFocalToZeroMean.apply(embeddings, features, alpha, gamma, block_rows)
-
-
-def _focal_to_zero_at_points(logits: Tensor, point_coords: Tensor, alpha: float,
-                             gamma: float) -> Tensor:
-    """Mean over given points of the focal-to-zero loss of (n, H, W) logit maps, shape (n, )."""
-    # shape (n, 1, H, W) -> (n, 1, P) -> (n, P)
-    point_logits = point_sample(logits[:, None], point_coords).squeeze(1)
-    return focal_loss_to_zero(point_logits, alpha, gamma).mean(dim=1)
-
-
-def _sampled_focal_to_zero_mean(embeddings: Tensor, features: Tensor, point_coords: Tensor,
-                                alpha: float, gamma: float) -> Tensor:
-    """:func:`_focal_to_zero_at_points` of the logits of (n, C) embeddings, for checkpointing."""
-    # shape (n, C) x (C, H, W) -> (n, H, W)
-    logits = torch.einsum('nc,chw->nhw', embeddings, features)
-    return _focal_to_zero_at_points(logits, point_coords, alpha, gamma)
-
-
-def point_sampled_focal_to_zero_mean(embeddings: Tensor,
-                                     features: Tensor,
-                                     num_points: int,
-                                     oversample_ratio: float = 3.0,
-                                     importance_sample_ratio: float = 0.75,
-                                     alpha: float = 0.25,
-                                     gamma: float = 2.0,
-                                     max_chunk_elements: int = 2**24) -> Tensor:
-    """Mean over uncertainty-sampled points of the focal-to-zero loss of each partner mask.
-
-    The points are chosen on the IBS logits themselves, as the release does (``ibs_method.md``
-    §1.5 step 4), with Mask2Former's importance sampling (mmdet's
-    ``get_uncertain_point_coords_with_randomness``, uncertainty ``-|logit|``), without gradient.
-    The logits are computed only for the given embeddings. When one block of ``max_chunk_elements``
-    logits does not hold all of them, each block is wrapped in activation checkpointing so that its
-    (n, H, W) logits are not kept for backward; the points of each block are drawn separately.
-
-    Args:
-        embeddings (Tensor): Embeddings e, shape (N, C).
-        features (Tensor): Mask features of one partner image, shape (C, H, W).
-        num_points (int): P, points per mask.
-        oversample_ratio (float): Candidate points per kept point. Defaults to 3.0.
-        importance_sample_ratio (float): Share of the P points taken as the most uncertain
-            candidates; the rest are uniform. Defaults to 0.75.
-        alpha (float): Focal alpha. Defaults to 0.25.
-        gamma (float): Focal gamma. Defaults to 2.0.
-        max_chunk_elements (int): Most logits computed at once. Defaults to 2**24.
-
-    Returns:
-        Tensor: ``mean_{x in points_j} FL(<e_j, F(x)>, 0)`` per embedding, shape (N, ).
-    """
-    num_pixels = features.shape[1] * features.shape[2]
-    block_rows = max(1, max_chunk_elements // max(num_pixels, 1))
-    chunked = embeddings.shape[0] > block_rows
-    losses = []
-    for start in range(0, embeddings.shape[0], block_rows):
-        block = embeddings[start:start + block_rows]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not chunked):
-            # shape (n, C) x (C, H, W) -> (n, H, W)
-            logits = torch.einsum('nc,chw->nhw', block, features)
-        with torch.no_grad():
-            coords = get_uncertain_point_coords_with_randomness(logits[:, None].detach(), None,
-                                                                num_points, oversample_ratio,
-                                                                importance_sample_ratio)
-        if not chunked:
-            losses.append(_focal_to_zero_at_points(logits, coords, alpha, gamma))
-            continue
-        del logits
-        # no randomness inside the block (points are given), so no RNG state to preserve
-        losses.append(
-            checkpoint(
-                _sampled_focal_to_zero_mean,
-                block,
-                features,
-                coords,
-                alpha,
-                gamma,
-                use_reentrant=False,
-                preserve_rng_state=False))
-    return torch.cat(losses) if losses else embeddings.new_zeros(0)
 
 
 def _check_inputs(embeddings: Sequence[Tensor], mask_features: Tensor,
@@ -318,9 +131,11 @@ def ibs_loss(embeddings: Sequence[Tensor],
             embeddings, sum_i N_i.
         num_points (int, optional): Points per mask for uncertainty point sampling; None takes
             the mean over all H x W positions. Defaults to None.
-        oversample_ratio (float): See :func:`point_sampled_focal_to_zero_mean`. Defaults to 3.0.
-        importance_sample_ratio (float): See :func:`point_sampled_focal_to_zero_mean`.
-            Defaults to 0.75.
+        oversample_ratio (float): Candidate points per kept point, see
+            :func:`~mmibs.models.losses.focal_to_zero_points.point_sampled_focal_to_zero_mean`.
+            Defaults to 3.0.
+        importance_sample_ratio (float): Share of the points taken as the most uncertain
+            candidates. Defaults to 0.75.
         alpha (float): Focal alpha. Defaults to 0.25.
         gamma (float): Focal gamma. Defaults to 2.0.
         max_chunk_elements (int): Most logits computed at once. Defaults to 2**24.

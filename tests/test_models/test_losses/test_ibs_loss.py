@@ -9,7 +9,8 @@ from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
 from mmdet.models.utils import get_uncertain_point_coords_with_randomness
 
 import mmibs  # noqa: F401  (registers IBSLoss into mmdet's MODELS)
-from mmibs.models.losses.ibs_loss import (_DenseFocalToZeroMean, focal_loss_to_zero, ibs_partners)
+from mmibs.models.losses import focal_loss_to_zero, ibs_partners
+from mmibs.models.losses.focal_to_zero import _DenseFocalToZeroMean
 from mmibs.registry import MODELS
 
 ALPHA, GAMMA = 0.25, 2.0
