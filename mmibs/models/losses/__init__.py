@@ -1,7 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
 from .focal_to_zero import focal_loss_to_zero
-from .ibs_loss import IBSLoss, ibs_loss, ibs_partners
+from .ibs_loss import IBSLoss, ibs_loss
+from .ibs_partner_choice import ibs_partners
 from .weighted_dice_loss import WeightedDiceLoss, weighted_dice_loss
 
 __all__ = [

@@ -4,12 +4,19 @@
 The thing embeddings of image ``i`` are multiplied with the mask features of a *partner* image of
 the same batch; the instances behind the embeddings are not in the partner image, so every
 resulting mask logit is supervised towards "empty" with a sigmoid focal loss against an all-zero
-target (``ibs_method.md`` Decision 1 and §1.2). Partner choice is Decision 2 / §1.3.
+target (``docs/method.md``). The pieces live in their own modules:
+
+- partner choice: :mod:`~mmibs.models.losses.ibs_partner_choice`;
+- the focal-to-zero term and its memory-saving dense mean:
+  :mod:`~mmibs.models.losses.focal_to_zero`;
+- its mean over uncertainty-sampled points: :mod:`~mmibs.models.losses.focal_to_zero_points`;
+- the gather of mask features across ranks (``partner_scope='global'``):
+  :mod:`~mmibs.models.losses.ibs_dist`.
 
 Shape shorthand: B images, N_i embeddings of image i, C channels, H x W mask-feature size
-(stride 4 of the input), P sampled points, n rows of one block.
+(stride 4 of the input), P sampled points.
 """
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -17,53 +24,8 @@ from torch import Tensor, nn
 from mmibs.registry import MODELS
 from .focal_to_zero import dense_focal_to_zero_mean
 from .focal_to_zero_points import point_sampled_focal_to_zero_mean
-
-PARTNER_MODES = ('pair', 'random', 'all')
-
-
-def ibs_partners(batch_size: int,
-                 mode: str,
-                 device: Optional[Union[str, torch.device]] = None) -> List[List[int]]:
-    """Choose the partner images of every image of a batch.
-
-    - ``'pair'``: image ``i`` is compared with ``i ^ 1``, the other crop of its crop-sampling pair
-      (the released behaviour, ``ibs_method.md`` §1.3). Needs an even batch.
-    - ``'random'``: one uniformly random *other* image per image, re-drawn at every call (the
-      Mask2Former release draws per prediction-head call). The draw is one
-      ``torch.randint(0, B - 1, (B, ))`` call ``r`` on ``device``; image ``i`` gets
-      ``r_i + (r_i >= i)``. It uses torch's RNG, so ``torch.manual_seed`` makes it reproducible.
-    - ``'all'``: every other image of the batch (an extension the paper did not try).
-
-    With ``batch_size == 1`` there is no other image: every list is empty (the loss is then an
-    exact zero, ``ibs_method.md`` Decision 2).
-
-    Args:
-        batch_size (int): B.
-        mode (str): ``'pair'``, ``'random'`` or ``'all'``.
-        device (str | torch.device, optional): Device of the random draw of ``'random'``.
-            Defaults to None (CPU).
-
-    Returns:
-        list[list[int]]: ``partners[i]`` lists the partner image indices of image ``i``.
-    """
-    if mode not in PARTNER_MODES:
-        raise ValueError(f'ibs_partners: mode must be one of {PARTNER_MODES}, got {mode!r}')
-    if batch_size < 1:
-        raise ValueError(f'ibs_partners: batch_size must be >= 1, got {batch_size}')
-    if batch_size == 1:
-        return [[]]
-    if mode == 'pair':
-        if batch_size % 2:
-            raise ValueError(
-                f"ibs_partners: partner='pair' pairs image i with i ^ 1 (crop-sampled pairs) and "
-                f'needs an even batch size per process, got batch size {batch_size}; use '
-                f"partner='random' or 'all' for unpaired batches")
-        return [[i ^ 1] for i in range(batch_size)]
-    if mode == 'random':
-        draws = torch.randint(0, batch_size - 1, (batch_size, ), device=device).tolist()
-        # skip index i itself, so each other image has probability 1 / (B - 1)
-        return [[r + int(r >= i)] for i, r in enumerate(draws)]
-    return [[j for j in range(batch_size) if j != i] for i in range(batch_size)]
+from .ibs_dist import dist_world, global_ibs_inputs
+from .ibs_partner_choice import PARTNER_MODES, PARTNER_SCOPES, check_partners, ibs_partners
 
 
 def _check_inputs(embeddings: Sequence[Tensor], mask_features: Tensor,
@@ -90,14 +52,7 @@ def _check_inputs(embeddings: Sequence[Tensor], mask_features: Tensor,
                 raise ValueError(f'IBSLoss: weights[{i}] must have shape ({emb.shape[0]}, ), got '
                                  f'{tuple(w.shape)}')
     if partners is not None:
-        if len(partners) != batch_size:
-            raise ValueError(f'IBSLoss: partners must hold one index list per image, got '
-                             f'{len(partners)} for a batch of {batch_size}')
-        for i, part in enumerate(partners):
-            for j in part:
-                if not 0 <= j < batch_size or j == i:
-                    raise ValueError(f'IBSLoss: partners[{i}] must list other images of the '
-                                     f'batch (0..{batch_size - 1}, not {i}), got {list(part)}')
+        check_partners(partners, range(batch_size), batch_size)
 
 
 def ibs_loss(embeddings: Sequence[Tensor],
@@ -124,7 +79,7 @@ def ibs_loss(embeddings: Sequence[Tensor],
             N_i may be 0.
         mask_features (Tensor): Mask features, shape (B, C, H, W).
         partners (Sequence[Sequence[int]]): Partner images of each image, see
-            :func:`ibs_partners`.
+            :func:`~mmibs.models.losses.ibs_partner_choice.ibs_partners`.
         weights (Sequence[Tensor], optional): Weight per embedding, B tensors of shape (N_i, ).
             Gradients flow into them. Defaults to None (all 1).
         avg_factor (float | Tensor, optional): Normaliser. Defaults to None: the number of
@@ -167,7 +122,7 @@ def ibs_loss_on_images(embeddings: Sequence[Tensor],
     """:func:`ibs_loss` on a list of per-image mask features, which may differ in H x W.
 
     The partner features of different ranks (``partner_scope='global'``,
-    :mod:`~mmibs.models.losses.ibs_partners_dist`) come as such a list. Inputs are not checked
+    :mod:`~mmibs.models.losses.ibs_dist`) come as such a list. Inputs are not checked
     here; see :func:`ibs_loss` for the arguments.
 
     Args:
@@ -218,7 +173,7 @@ class IBSLoss(nn.Module):
     """Intra-Batch Supervision loss.
 
     See `Intra-Batch Supervision for Panoptic Segmentation on High-Resolution Images
-    <https://arxiv.org/abs/2304.08222>`_ and ``ibs_method.md`` Decisions 1-2, §1.2-1.5.
+    <https://arxiv.org/abs/2304.08222>`_ and ``docs/method.md``.
 
     In the dense mode (``num_points=None``) the value is
     ``loss_weight * sum_i sum_j w_ij * mean_{p in partners(i)} mean_x FL(<e_ij, F_p(x)>, 0)
@@ -240,7 +195,7 @@ class IBSLoss(nn.Module):
         partner_scope (str): ``'process'``: partners are images of this process's batch (the
             paper); ``'global'``: partners are drawn from the images of every rank of the
             process group, whose mask features are gathered (an mmibs extension for 1-2 images
-            per GPU; see :mod:`~mmibs.models.losses.ibs_partners_dist`). Without an initialised
+            per GPU; see :mod:`~mmibs.models.losses.ibs_dist`). Without an initialised
             process group both are the same. Defaults to 'process'.
         gather_grad (bool): With ``partner_scope='global'``: let gradients flow back to the
             remote ranks' mask features (True) or gather them detached (False). Defaults to True.
@@ -258,7 +213,6 @@ class IBSLoss(nn.Module):
                  partner_scope: str = 'process',
                  gather_grad: bool = True) -> None:
         super().__init__()
-        from .ibs_partners_dist import PARTNER_SCOPES
         if partner_scope not in PARTNER_SCOPES:
             raise ValueError(f'IBSLoss: partner_scope must be one of {PARTNER_SCOPES}, got '
                              f'{partner_scope!r}')
@@ -306,11 +260,9 @@ class IBSLoss(nn.Module):
         Returns:
             Tensor: Scalar float32 loss.
         """
-        if self.partner_scope == 'global':
-            from .ibs_partners_dist import dist_world
-            if dist_world()[1] > 1:
-                return self.loss_weight * self._global_loss(embeddings, mask_features, weights,
-                                                            avg_factor, partners)
+        if self.partner_scope == 'global' and dist_world()[1] > 1:
+            return self.loss_weight * self._global_loss(embeddings, mask_features, weights,
+                                                        avg_factor, partners)
         if partners is None:
             partners = ibs_partners(mask_features.shape[0], self.partner, mask_features.device)
         return self.loss_weight * ibs_loss(
@@ -329,10 +281,10 @@ class IBSLoss(nn.Module):
     def _global_loss(self, embeddings, mask_features, weights, avg_factor, partners) -> Tensor:
         """This rank's IBS loss with partners from the global batch, before ``loss_weight``;
         arguments as in :meth:`forward`."""
-        from .ibs_partners_dist import global_ibs_inputs
         _check_inputs(embeddings, mask_features, weights, None)
         if avg_factor is None:
-            # per-process normaliser, as the paper's per-process loss (ibs_method.md Decision 7)
+            # per-process normaliser, as the released per-process loss
+            # (docs/release_differences.md)
             avg_factor = sum(int(emb.shape[0]) for emb in embeddings)
         with torch.autocast(device_type=mask_features.device.type, enabled=False):
             all_emb, features, all_weights, all_partners, anchor = global_ibs_inputs(

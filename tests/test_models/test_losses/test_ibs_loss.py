@@ -1,6 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """IBS loss against a naive reference: explicit loops over images, embeddings and pixels/points,
-and the focal formula written out with its general target (``ibs_method.md`` §1.2)."""
+and the focal formula written out with its general target (``docs/method.md``)."""
 import math
 
 import pytest

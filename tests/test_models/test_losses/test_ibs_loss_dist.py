@@ -17,7 +17,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mmibs.models.losses import IBSLoss, ibs_loss
-from mmibs.models.losses.ibs_partners_dist import (gather_mask_features, global_partners)
+from mmibs.models.losses.ibs_dist import gather_mask_features
+from mmibs.models.losses.ibs_partner_choice import global_partners
 
 WORLD = 2
 B, C, H, W = 2, 8, 6, 7

@@ -1,15 +1,12 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""IBS across processes: partners drawn from the images of every rank (an mmibs extension).
+"""IBS across processes: the mask features of every rank, for partners from the global batch.
 
 The paper and both releases compare an image only with images of the *same process*
-(``ibs_method.md`` Decision 2); with 1 or 2 images per GPU that leaves at most one partner. With
-``IBSLoss(partner_scope='global')`` every rank gathers the mask features of all ranks and the
-partner indices run over the *global* batch, global index ``g = rank_offset + i``:
-
-- ``'pair'``: ``g ^ 1`` (the crop-sampled pair; the same as per process for even local batches);
-- ``'random'``: one uniformly random other image of the global batch, drawn by each rank for its
-  own images with torch's RNG;
-- ``'all'``: every other image of the global batch, averaged.
+(``docs/method.md``, partner modes); with 1 or 2 images per GPU that leaves at most one partner.
+With ``IBSLoss(partner_scope='global')`` (an mmibs extension) every rank gathers the mask features
+of all ranks and the partner indices run over the *global* batch, global index
+``g = rank_offset + i``, chosen by
+:func:`~mmibs.models.losses.ibs_partner_choice.global_partners`.
 
 Each rank computes the loss of its own embeddings only, normalised as per process (its own
 ``avg_factor``), so the sum of the ranks' losses equals one single-process loss over the
@@ -28,15 +25,17 @@ Gradients (``gather_grad``):
   still supervises every embedding fully; the features miss the gradient of remote embeddings.
 """
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .ibs_loss import PARTNER_MODES
+from .ibs_partner_choice import check_partners, global_partners
 
-PARTNER_SCOPES = ('process', 'global')
+# (embeddings, features, weights, partners, anchor) over the global batch
+GlobalIBSInputs = Tuple[List[Tensor], List[Tensor], Optional[List[Tensor]], List[List[int]],
+                        Tensor]
 
 
 def dist_world() -> Tuple[int, int]:
@@ -125,65 +124,17 @@ def gather_mask_features(mask_features: Tensor, with_grad: bool = True) -> List[
     return out
 
 
-def global_partners(local_sizes: Sequence[int],
-                    rank: int,
-                    mode: str,
-                    device: Optional[Union[str, torch.device]] = None) -> List[List[int]]:
-    """Global partner indices of this rank's images.
-
-    Args:
-        local_sizes (Sequence[int]): Batch size of every rank, in rank order.
-        rank (int): This rank.
-        mode (str): ``'pair'``, ``'random'`` or ``'all'``.
-        device (str | torch.device, optional): Device of the random draw. Defaults to None.
-
-    Returns:
-        list[list[int]]: ``B_rank`` lists of global indices; empty lists when the global batch
-        has a single image.
-    """
-    if mode not in PARTNER_MODES:
-        raise ValueError(f'global_partners: mode must be one of {PARTNER_MODES}, got {mode!r}')
-    total = int(sum(local_sizes))
-    offset = int(sum(local_sizes[:rank]))
-    own = list(range(offset, offset + int(local_sizes[rank])))
-    if total == 1:
-        return [[] for _ in own]
-    if mode == 'pair':
-        if total % 2:
-            raise ValueError(f"IBSLoss(partner='pair', partner_scope='global') pairs global image "
-                             f'g with g ^ 1 and needs an even global batch, got {total} '
-                             f'(per-rank sizes {list(local_sizes)})')
-        return [[g ^ 1] for g in own]
-    if mode == 'random':
-        # same draw rule as ibs_partners: r in [0, total - 2], skip g itself
-        draws = torch.randint(0, total - 1, (len(own), ), device=device).tolist()
-        return [[r + int(r >= g)] for g, r in zip(own, draws)]
-    return [[j for j in range(total) if j != g] for g in own]
-
-
-def check_global_partners(partners: Sequence[Sequence[int]], own: Sequence[int],
-                          total: int) -> None:
-    """Raise a ValueError when explicit global partner lists do not fit this rank's images."""
-    if len(partners) != len(own):
-        raise ValueError(f'IBSLoss(partner_scope=global): partners must hold one list of global '
-                         f'indices per local image, got {len(partners)} for {len(own)} images')
-    for g, part in zip(own, partners):
-        for j in part:
-            if not 0 <= j < total or j == g:
-                raise ValueError(f'IBSLoss(partner_scope=global): partners of global image {g} '
-                                 f'must be other images 0..{total - 1}, got {list(part)}')
-
-
 def global_ibs_inputs(embeddings: Sequence[Tensor],
                       mask_features: Tensor,
                       weights: Optional[Sequence[Tensor]],
                       partners: Optional[Sequence[Sequence[int]]],
                       mode: str,
-                      gather_grad: bool = True):
+                      gather_grad: bool = True) -> GlobalIBSInputs:
     """Turn this rank's IBS inputs into inputs over the global batch.
 
-    Remote images get empty (0, C) embeddings, so :func:`~mmibs.models.losses.ibs_loss` only
-    computes this rank's terms, against partner features from any rank.
+    Remote images get empty (0, C) embeddings, so
+    :func:`~mmibs.models.losses.ibs_loss.ibs_loss_on_images` only computes this rank's terms,
+    against partner features from any rank.
 
     Args:
         embeddings (Sequence[Tensor]): This rank's B_r tensors of shape (N_i, C).
@@ -209,7 +160,8 @@ def global_ibs_inputs(embeddings: Sequence[Tensor],
     if partners is None:
         partners = global_partners(local_sizes, rank, mode, mask_features.device)
     else:
-        check_global_partners(partners, own, total)
+        check_partners(partners, own, total, scope='global')
+    # shape W x (B_s, C, H_s, W_s) -> sum_s B_s x (C, H_s, W_s)
     features = [img for f in per_rank for img in f.unbind(0)]
     empty = embeddings[0].new_zeros((0, mask_features.shape[1])) if len(embeddings) else \
         mask_features.new_zeros((0, mask_features.shape[1]))
