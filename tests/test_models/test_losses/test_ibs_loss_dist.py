@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mmibs.models.losses import IBSLoss, ibs_loss
+from mmibs.models.losses import IBSLoss, ibs_loss, ibs_partners
 from mmibs.models.losses.ibs_dist import gather_mask_features
 from mmibs.models.losses.ibs_partner_choice import global_partners
 
@@ -158,6 +158,17 @@ def test_global_partners_single_process_rules():
         global_partners([2, 1], 0, 'pair')
     with pytest.raises(ValueError, match='partner_scope'):
         IBSLoss(partner_scope='world')
+
+
+@pytest.mark.parametrize('mode', ['pair', 'random', 'all'])
+@pytest.mark.parametrize('batch_size', [1, 4])
+def test_global_partners_of_one_rank_are_ibs_partners(mode, batch_size):
+    """One rule for both scopes: a single rank's global partners are its local partners, with
+    the same draw from torch's RNG."""
+    torch.manual_seed(4)
+    local = ibs_partners(batch_size, mode)
+    torch.manual_seed(4)
+    assert global_partners([batch_size], 0, mode) == local
 
 
 def test_global_scope_without_process_group_is_per_process():
