@@ -34,8 +34,7 @@ from torch import Tensor
 from .ibs_partner_choice import check_partners, global_partners
 
 # (embeddings, features, weights, partners, anchor) over the global batch
-GlobalIBSInputs = Tuple[List[Tensor], List[Tensor], Optional[List[Tensor]], List[List[int]],
-                        Tensor]
+GlobalIBSInputs = Tuple[List[Tensor], List[Tensor], Optional[List[Tensor]], List[List[int]], Tensor]
 
 
 def dist_world() -> Tuple[int, int]:

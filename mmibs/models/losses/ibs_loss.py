@@ -103,8 +103,8 @@ def ibs_loss(embeddings: Sequence[Tensor],
     # and fills a zero tensor of the whole (B, C, H, W) batch, a fifth of the loss's CPU time.
     # (ibs_loss_on_images computes in float32 with autocast off.)
     image_features = mask_features.float().unbind(0)
-    return ibs_loss_on_images(embeddings, image_features, partners, weights, avg_factor,
-                              num_points, oversample_ratio, importance_sample_ratio, alpha, gamma,
+    return ibs_loss_on_images(embeddings, image_features, partners, weights, avg_factor, num_points,
+                              oversample_ratio, importance_sample_ratio, alpha, gamma,
                               max_chunk_elements)
 
 

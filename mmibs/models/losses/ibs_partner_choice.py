@@ -78,8 +78,9 @@ def ibs_partners(batch_size: int,
     """
     if batch_size < 1:
         raise ValueError(f'ibs_partners: batch_size must be >= 1, got {batch_size}')
-    return _choose_partners(range(batch_size), batch_size, mode, device, 'ibs_partners',
-                            f'batch size per process, got batch size {batch_size}')
+    return _choose_partners(
+        range(batch_size), batch_size, mode, device, 'ibs_partners',
+        f'batch size per process, got batch size {batch_size}')
 
 
 def global_partners(local_sizes: Sequence[int],
