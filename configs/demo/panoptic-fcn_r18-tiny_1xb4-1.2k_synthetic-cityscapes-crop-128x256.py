@@ -39,6 +39,7 @@ train_pipeline = [
     dict(type='RandomResize', scale=image_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),
          box_source='things', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]

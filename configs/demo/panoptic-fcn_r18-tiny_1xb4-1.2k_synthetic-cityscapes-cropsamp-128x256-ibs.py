@@ -19,6 +19,7 @@ crop_sampling_pipeline = [
                            ratio_range=(0.5, 2.0), keep_ratio=True)),
     dict(type='RandomCropWithInstance', crop_size=(256, 128),  # (w, h)
          box_source='sampled_segment', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
