@@ -10,7 +10,7 @@ env:
 	bash tools/setup_env.sh
 
 test: env
-	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --timeout 1800 $(PYTEST_ARGS)
 
 demo: env
 	$(PY) tools/demo.py

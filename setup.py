@@ -4,7 +4,8 @@
 
 ``add_mim_extension`` ships ``tools/`` and ``configs/`` inside the package as ``mmibs/.mim`` so that
 ``mim train mmibs CONFIG`` and ``mim test mmibs CONFIG`` find them: symlinked for a develop install
-(``pip install --no-use-pep517 -e .``, what ``tools/setup_env.sh`` does), copied into sdists and wheels.
+(``pip install --no-use-pep517 -e .``, what ``tools/setup_env.sh`` does), copied into sdists and
+wheels.
 """
 import os
 import os.path as osp
@@ -32,7 +33,7 @@ def readme():
 # Ranges, not the exact pins of requirements/*.txt: a user's environment may differ within them.
 install_requires = [
     'mmcv>=2.1.0,<2.2.0',
-    'mmengine>=0.10.0,<1.0.0',
+    'mmengine>=0.10.7,<0.10.8',  # mmibs' runner and hooks override 0.10.7's methods
     'mmdet>=3.3.0,<3.4.0',
     'mmsegmentation>=1.2.0,<1.3.0',
     'numpy>=1.24,<2.4',
@@ -52,27 +53,20 @@ extras_require = {
 
 
 def add_mim_extension():
-    """Add extra files required to support MIM into the package.
+    """Put ``tools/`` and ``configs/`` into ``mmibs/.mim`` for openmim.
 
-    These files will be added by creating a symlink to the originals if the package is installed in
-    `editable` mode (e.g. pip install -e .), or by copying from the originals otherwise.
+    Symlinks for a develop install (``pip install --no-use-pep517 -e .`` runs ``setup.py
+    develop``), copies for ``sdist`` / ``bdist_wheel`` (``pip install .``); nothing otherwise.
     """
-    # parse installment mode
     if 'develop' in sys.argv:
-        # installed by `pip install -e .`
-        if platform.system() == 'Windows':
-            # set `copy` mode here since symlink fails on Windows.
-            mode = 'copy'
-        else:
-            mode = 'symlink'
+        # symlinks need extra privileges on Windows
+        mode = 'copy' if platform.system() == 'Windows' else 'symlink'
     elif 'sdist' in sys.argv or 'bdist_wheel' in sys.argv:
-        # installed by `pip install .`
-        # or create source distribution by `python setup.py sdist`
         mode = 'copy'
     else:
         return
 
-    filenames = ['tools', 'configs', 'model-index.yml']
+    filenames = ['tools', 'configs']
     repo_path = osp.dirname(__file__)
     mim_path = osp.join(repo_path, 'mmibs', '.mim')
     os.makedirs(mim_path, exist_ok=True)

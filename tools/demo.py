@@ -1,5 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The end-to-end demo (`make demo`): what IBS does, on this machine, in about 20 minutes on 2 cores.
+"""The end-to-end demo (`make demo`): what IBS does, on this machine, in about 20 minutes on 2
+cores.
 
 1. write a synthetic dataset in the raw Cityscapes layout (touching same-class instances, stuff,
    crowd and void; tools/dataset_converters/make_synthetic.py),
@@ -27,10 +28,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # baseline: plain crops; ibs: + the IBS loss (random partner), what IBS itself does; ibs+cropsamp:
 # the released recipe, IBS between the two crops of crop-sampled pairs.
 DEMO_CONFIGS = {
-    'baseline': 'configs/demo/panoptic-fcn_r18-tiny_1xb4-2k_synthetic-cityscapes-crop-128x256.py',
-    'ibs': 'configs/demo/panoptic-fcn_r18-tiny_1xb4-2k_synthetic-cityscapes-crop-128x256-ibs.py',
+    'baseline':
+    'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256.py',
+    'ibs':
+    'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256-ibs.py',
     'ibs+cropsamp':
-    'configs/demo/panoptic-fcn_r18-tiny_1xb4-2k_synthetic-cityscapes-cropsamp-128x256-ibs.py',
+    'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-cropsamp-128x256-ibs.py',
 }
 # configs whose training set is wrapped by CropSamplingDataset (train_dataloader.dataset.dataset)
 CROP_SAMPLING = ('ibs+cropsamp', )
@@ -92,7 +95,8 @@ def data_options(data_root: str, nested_train: bool) -> list:
 def schedule_options(iters: int) -> list:
     return [
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-        f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}'
+        f'default_hooks.checkpoint.interval={iters}',
+        f'param_scheduler.1.end={iters + 1}'  # one past the last iteration, as the config
     ]
 
 

@@ -1,5 +1,4 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
 from ._coco_panoptic import TINY_CATEGORIES, write_tiny_coco_panoptic
 from ._data import make_converted_cityscapes, make_converted_vistas
 from ._panoptic_fcn import (panoptic_fcn_base_config, synthetic_panoptic_sample,

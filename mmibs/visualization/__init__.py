@@ -1,7 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
 from .confusion import SegmentMatch, best_covering_segment, draw_instance_comparison
-from .inference_utils import apply_dataset_meta, dataset_meta_from_cfg, inference_pipeline
+from .dataset_meta import apply_dataset_meta, dataset_meta_from_cfg, inference_pipeline
 from .panoptic_figure import (SegmentInfo, describe_segments, draw_panoptic, instance_palette,
                               label_anchor)
 

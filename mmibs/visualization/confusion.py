@@ -1,9 +1,9 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Figures of mask confusion: the two figure kinds of the IBS paper, drawn from id maps.
 
-The paper's point (``ibs_method.md`` §1.1) is that crop-trained unified networks produce *confused*
-masks: one predicted segment spreads over several large instances of the same class. Two figure
-kinds show it:
+The paper's point (its Figure 1; ``docs/method.md#the-idea``) is that crop-trained unified
+networks produce *confused* masks: one predicted segment spreads over several large instances of
+the same class. Two figure kinds show it:
 
 - :func:`draw_instance_comparison`: one ground-truth thing instance, then, for every model, the
   predicted segment that covers it best, split into its part inside the instance and its part
@@ -137,7 +137,7 @@ def draw_instance_comparison(img: np.ndarray,
     Panel 1 shows the image with the ground-truth instance filled (green) and the other
     ground-truth instances of its class outlined (yellow). Each following panel shows one model's
     best covering segment (:func:`best_covering_segment`): blue inside the instance, orange-red
-    outside it, that is, spread over the neighbours, a confused mask (``ibs_method.md`` §1.1).
+    outside it, that is, spread over the neighbours, a confused mask (``docs/method.md#the-idea``).
     Panel titles give IoU, pixel precision and pixel recall. All panels share one crop.
 
     Args:

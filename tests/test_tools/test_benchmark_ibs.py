@@ -5,6 +5,7 @@ import importlib.util
 import os.path as osp
 import re
 
+import pytest
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -46,3 +47,28 @@ def test_memory_subprocess_reports_a_peak():
     tool = load_tool()
     mem = tool.measure_memory(TOY + ['--threads', '1'], 'loss:IBSLoss:dense')
     assert mem['peak_mb'] >= mem['before_mb'] > 0
+
+
+def test_device_defaults_to_cpu_and_cuda_without_cuda_is_a_clear_error(capsys, monkeypatch):
+    tool = load_tool()
+    assert tool.parse_args(TOY).device == 'cpu'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        tool.parse_args(TOY + ['--device', 'cuda'])
+    assert exc.value.code == 2
+    assert '--device cuda: CUDA is not available' in capsys.readouterr().err
+
+
+def test_cuda_timing_waits_for_the_queued_kernels(monkeypatch):
+    """On a GPU a step only queues kernels: each timed step must synchronise before and after."""
+    tool = load_tool()
+    events = []
+    monkeypatch.setattr(torch.cuda, 'synchronize', lambda: events.append('sync'))
+    steps = {'a': lambda: events.append('a'), 'b': lambda: events.append('b')}
+    times = tool.time_alternating(steps, warmup=1, repeats=2, device='cuda')
+    assert {k: len(v) for k, v in times.items()} == {'a': 2, 'b': 2}
+    # warm-up a, b; round 1 a, b; round 2 b, a (ABBA), each between two synchronisations
+    assert events == [e for step in 'ababba' for e in ('sync', step, 'sync')]
+    events.clear()
+    tool.time_alternating(steps, warmup=0, repeats=1, device='cpu')
+    assert events == ['a', 'b']

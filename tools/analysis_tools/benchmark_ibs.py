@@ -9,13 +9,17 @@ Method:
   the variants alternately (ABBA order, so slow drifts of a shared CPU hit both alike). The
   ratio is the IBS median over the baseline median.
 - **Peak memory.** Each variant runs alone in a fresh subprocess (so allocator caches and the
-  other variant do not blur it): it builds the model and the batch, resets the kernel's peak
-  resident set size (``/proc/self/clear_refs`` 5, Linux), does ``--warmup`` + 1 steps and reads
-  the peak (``VmHWM``). ``tracemalloc`` does not see torch's allocations, and the torch profiler
-  reports allocations per op, not the resident peak. Two ratios are printed: of the whole
-  process peak during the steps (what a machine must hold: imports, weights, optimizer state,
-  batch and activations) and of its increase over the RSS before the steps (the step's own
-  working memory).
+  other variant do not blur it): it builds the model and the batch, resets the peak, does
+  ``--warmup`` + 1 steps and reads the peak. On the CPU the peak is the kernel's peak resident set
+  size (reset with ``/proc/self/clear_refs`` 5 and read as ``VmHWM``, Linux): ``tracemalloc``
+  does not see torch's allocations, and the torch profiler reports allocations per op, not the
+  resident peak. On a GPU (``--device cuda``) it is ``torch.cuda.max_memory_allocated`` after
+  ``torch.cuda.reset_peak_memory_stats``, the memory the tensors need (the caching allocator may
+  reserve more). Two ratios are printed: of the whole peak during the steps (on the CPU: imports,
+  weights, optimizer state, batch and activations; on the GPU: the tensors on the device) and of
+  its increase over the memory in use before the steps (the step's own working memory).
+- **GPU time.** With ``--device cuda`` every timed step ends with ``torch.cuda.synchronize``, so
+  the time covers the kernels the step queued, not only their launch.
 
 The model is mmdet's ``mask2former_r50_8xb2-lsj-50e_coco-panoptic.py`` set to Cityscapes' 8 thing
 and 11 stuff classes, without pretrained weights; the IBS variant swaps in
@@ -29,6 +33,8 @@ Examples::
     # a quick run
     python tools/analysis_tools/benchmark_ibs.py --size 128 256 --depth 18 --repeats 1 \\
         --warmup 1 --num-points 1024
+    # the IBS overhead on a GPU (needs a CUDA build of torch and of mmcv's ops)
+    python tools/analysis_tools/benchmark_ibs.py --device cuda --repeats 10 --warmup 3
 """
 import argparse
 import gc
@@ -99,8 +105,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--no-memory', action='store_true', help='skip the peak-memory subprocesses')
     parser.add_argument('--seed', type=int, default=0, help='seed (default: 0)')
+    parser.add_argument(
+        '--device',
+        choices=['cpu', 'cuda'],
+        default='cpu',
+        help='where the model and the loss run; cuda times with torch.cuda.synchronize and '
+        'measures torch.cuda.max_memory_allocated (default: cpu)')
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error(f'--device cuda: CUDA is not available to this torch {torch.__version__} '
+                     f'(built with CUDA {torch.version.cuda}); install a CUDA build of torch, '
+                     'or use --device cpu')
     if args.batch < 2 or args.batch % 2:
         parser.error(f'--batch must be even and >= 2 (IBS pairs image i with i ^ 1), '
                      f'got {args.batch}')
@@ -143,7 +159,8 @@ def build_model(args: argparse.Namespace, with_ibs: bool) -> torch.nn.Module:
     model = MODELS.build(model_cfg(args, with_ibs).model)
     model.init_weights()
     model.train()
-    return model
+    # mmengine's BaseModel.to also moves the data preprocessor, which casts each batch there
+    return model.to(args.device)
 
 
 def synthetic_batch(args: argparse.Namespace) -> dict:
@@ -204,6 +221,8 @@ def loss_inputs(args: argparse.Namespace) -> dict:
     is_thing = torch.zeros(args.batch, args.queries, dtype=torch.bool)
     for b in range(args.batch):
         is_thing[b, torch.randperm(args.queries, generator=gen)[:args.things]] = True
+    # drawn on the CPU generator, so both devices get the same numbers
+    embed, feats, is_thing = (t.to(args.device) for t in (embed, feats, is_thing))
     return dict(embed=embed.requires_grad_(), feats=feats.requires_grad_(), is_thing=is_thing)
 
 
@@ -247,21 +266,34 @@ def loss_step_fn(args: argparse.Namespace, variant: str,
 
 # ------------------------------------------------------------------------------------------------
 # measuring
-def time_alternating(steps: Dict[str, Callable[[], None]], warmup: int,
-                     repeats: int) -> Dict[str, List[float]]:
+def synchronize(device: str) -> None:
+    """Wait for the kernels queued on ``device`` (a no-op on the CPU, which runs eagerly)."""
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timed(step: Callable[[], None], device: str) -> float:
+    """Seconds of one step, including the GPU work it queued."""
+    synchronize(device)
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def time_alternating(steps: Dict[str, Callable[[], None]],
+                     warmup: int,
+                     repeats: int,
+                     device: str = 'cpu') -> Dict[str, List[float]]:
     """Seconds per step of each variant, run in ABBA rounds after ``warmup`` steps each."""
     names = list(steps)
     for w in range(warmup):
         for name in names:
-            start = time.perf_counter()
-            steps[name]()
-            _progress(f'warm-up {w + 1}/{warmup} {name}: {time.perf_counter() - start:.2f} s')
+            _progress(f'warm-up {w + 1}/{warmup} {name}: {timed(steps[name], device):.2f} s')
     times = {name: [] for name in names}
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            steps[name]()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(timed(steps[name], device))
             _progress(f'round {r + 1}/{repeats} {name}: {times[name][-1]:.2f} s')
     return times
 
@@ -289,18 +321,32 @@ def reset_peak_rss() -> float:
     return _proc_status_mb('VmRSS')
 
 
+def reset_peak_cuda() -> float:
+    """Reset the peak of CUDA memory allocated by tensors; return what is allocated now, MiB."""
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.memory_allocated() / 2**20
+
+
 def child_memory(args: argparse.Namespace, spec: str) -> None:
-    """In a fresh process: build one variant, run warm-up + 1 steps, print as JSON the RSS
-    before the steps and the peak RSS during them (MiB)."""
+    """In a fresh process: build one variant, run warm-up + 1 steps, print as JSON the memory in
+    use before the steps and its peak during them (MiB): resident set size on the CPU, memory
+    allocated by tensors on the GPU."""
     kind, variant, points = spec.split(':')
     if kind == 'model':
         step = model_step_fn(args, with_ibs=variant == MODEL_VARIANTS[1])
     else:
         step = loss_step_fn(args, variant, None if points == 'dense' else args.num_points)
-    before = reset_peak_rss()
+    before = reset_peak_cuda() if args.device == 'cuda' else reset_peak_rss()
     for _ in range(args.warmup + 1):
         step()
-    print(json.dumps(dict(before_mb=before, peak_mb=_proc_status_mb('VmHWM'))))
+    if args.device == 'cuda':
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = _proc_status_mb('VmHWM')
+    print(json.dumps(dict(before_mb=before, peak_mb=peak)))
 
 
 def measure_memory(argv: Sequence[str], spec: str) -> dict:
@@ -351,15 +397,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         child_memory(args, args.child)
         return
     height, width = args.size
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch} x 3 x '
-          f'{height} x {width}, {args.things} things per image, {args.num_points} points, '
-          f'warm-up {args.warmup}, repeats {args.repeats}')
+    if args.device == 'cuda':
+        where = f'{torch.cuda.get_device_name()}, memory = torch.cuda.max_memory_allocated'
+    else:
+        where = f'CPU, {torch.get_num_threads()} threads, memory = peak resident set size'
+    print(f'torch {torch.__version__}, {where}; batch {args.batch} x 3 x {height} x {width}, '
+          f'{args.things} things per image, {args.num_points} points, warm-up {args.warmup}, '
+          f'repeats {args.repeats}')
     if args.what in ('all', 'model'):
         steps = {
             name: model_step_fn(args, with_ibs=name == MODEL_VARIANTS[1])
             for name in MODEL_VARIANTS
         }
-        times = time_alternating(steps, args.warmup, args.repeats)
+        times = time_alternating(steps, args.warmup, args.repeats, args.device)
         del steps
         memory = None if args.no_memory else {
             name: measure_memory(argv, f'model:{name}:-')
@@ -371,7 +421,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.what in ('all', 'loss'):
         for points in (args.num_points, None):
             steps = {name: loss_step_fn(args, name, points) for name in LOSS_VARIANTS}
-            times = time_alternating(steps, args.warmup, args.repeats)
+            times = time_alternating(steps, args.warmup, args.repeats, args.device)
             mode = 'dense' if points is None else 'point'
             memory = None if args.no_memory else {
                 name: measure_memory(argv, f'loss:{name}:{mode}')

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Print the parameter count of a config's model: total, trainable, and per module.
+"""Print the parameter count of a config's model: total, trainable, and mmengine's per-module table.
 
 The model is built on the CPU without loading any pretrained weights (every ``init_cfg`` is
 left alone but ``init_weights`` is not called), so it works offline.
@@ -14,6 +14,7 @@ import argparse
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
+from mmengine.analysis import parameter_count, parameter_count_table
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from torch import nn
@@ -40,27 +41,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def count_parameters(model: nn.Module, depth: int = 1) -> Dict[str, int]:
-    """Parameter counts of a model.
+    """Parameter counts of a model, from mmengine's :func:`parameter_count`.
 
     Args:
         model (nn.Module): The model.
-        depth (int): Depth of the per-module breakdown (module name prefixes with ``depth``
-            dotted parts). Defaults to 1.
+        depth (int): Depth of the per-module breakdown: each parameter is counted under its
+            module name cut to ``depth`` dotted parts. Defaults to 1.
 
     Returns:
         dict[str, int]: ``total``, ``trainable`` and one entry per module prefix, in model order.
     """
     if depth < 1:
         raise ValueError(f'count_parameters: depth must be >= 1, got {depth}')
-    counts = OrderedDict(total=0, trainable=0)
-    per_module = OrderedDict()
+    # parameter_count: '' -> whole model, and every module / parameter name -> its count
+    per_name = parameter_count(model)
+    counts = OrderedDict(
+        total=per_name[''],
+        trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
     for name, param in model.named_parameters():
-        counts['total'] += param.numel()
-        counts['trainable'] += param.numel() if param.requires_grad else 0
         parts = name.split('.')[:-1]  # drop the parameter's own name
-        prefix = '.'.join(parts[:depth]) if parts else '(root)'
-        per_module[prefix] = per_module.get(prefix, 0) + param.numel()
-    counts.update(per_module)
+        if not parts:  # a parameter of the model itself, not of a submodule
+            counts['(root)'] = counts.get('(root)', 0) + param.numel()
+            continue
+        prefix = '.'.join(parts[:depth])
+        counts.setdefault(prefix, per_name[prefix])
     return counts
 
 
@@ -75,12 +79,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, int]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    counts = count_parameters(build_model(cfg), args.depth)
-    width = max(len(k) for k in counts)
-    print(f'Parameters of {cfg.model.get("type")} ({args.config}):')
-    for key, value in counts.items():
-        share = f'{100.0 * value / counts["total"]:6.2f}%' if counts['total'] else ''
-        print(f'  {key:<{width}}  {value:>12,d}  {share}')
+    model = build_model(cfg)
+    counts = count_parameters(model, args.depth)
+    print(f'Parameters of {cfg.model.get("type")} ({args.config}): {counts["total"]:,d} in '
+          f'total, {counts["trainable"]:,d} trainable')
+    print(parameter_count_table(model, max_depth=args.depth))
     return counts
 
 

@@ -37,15 +37,15 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose
 from mmengine.utils import ProgressBar, mkdir_or_exist
 
-import mmibs  # noqa: F401  (registers mmibs modules, applies compatibility fixes)
+import mmibs  # noqa: F401  (registers mmibs modules)
 from mmdet.apis import inference_detector, init_detector
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmibs.registry import DATASETS
 from mmibs.visualization.confusion import (best_covering_segment, draw_instance_comparison,
                                            draw_panoptic)
-from mmibs.visualization.inference_utils import (apply_dataset_meta, dataset_cfg_of,
-                                                 dataset_meta_from_cfg, inference_pipeline,
-                                                 num_thing_classes)
+from mmibs.visualization.dataset_meta import (apply_dataset_meta, dataset_cfg_of,
+                                              dataset_meta_from_cfg, inference_pipeline,
+                                              num_thing_classes)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 

@@ -2,7 +2,7 @@
 # crop sampling (pairs of crops of one category at a shared target scale, at batch indices 2k and
 # 2k+1) and IBS between the two crops of each pair (partner 'pair', weight SEGMENT 4 x IBS 1).
 # Crop-sampling sizes are the Cityscapes values scaled by 1/4, like the rest of the demo.
-_base_ = ['./panoptic-fcn_r18-tiny_1xb4-2k_synthetic-cityscapes-crop-128x256.py']
+_base_ = ['./panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256.py']
 
 model = dict(
     panoptic_head=dict(
@@ -12,13 +12,14 @@ model = dict(
 
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
     dict(type='ResizeToSegmentScale', side_min=512 // 4, side_max=3096 // 4,
          overall_max=6192 // 4,
          stuff_resize=dict(type='RandomResize', scale={{_base_.image_scale}},
                            ratio_range=(0.5, 2.0), keep_ratio=True)),
     dict(type='RandomCropWithInstance', crop_size=(256, 128),  # (w, h)
          box_source='sampled_segment', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',

@@ -1,12 +1,14 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""What the inference and figure tools need from a config besides the model.
+"""The dataset side of a config for the inference and figure tools: classes, palette, and a test
+pipeline without annotation loaders.
 
 mmdet's ``init_detector`` and ``DetInferencer`` take class names from the checkpoint's meta and
 fall back to the 80 COCO classes when a checkpoint has none (a hand-made or converted checkpoint).
 A panoptic result is then decoded against the wrong class count: mmdet marks void as
 ``label == len(classes)``. The config's own test dataset is the one the head was built for, so the
 tools here take classes and palette from it (:func:`dataset_meta_from_cfg`) and put them on the
-model (:func:`apply_dataset_meta`).
+model (:func:`apply_dataset_meta`). An image folder has no annotations, so
+:func:`inference_pipeline` drops the annotation loaders from the config's test pipeline.
 """
 import copy
 import warnings
