@@ -9,7 +9,7 @@ _base_ = ['./cityscapes_panoptic_crop.py']
 crop_size = (512, 1024)  # (h, w)
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args={{_base_.backend_args}}),
     dict(type='ResizeToSegmentScale', side_min=512, side_max=3096, overall_max=6192,
          stuff_resize=dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0),

@@ -7,7 +7,7 @@ _base_ = ['./mapillary_panoptic_crop.py']
 crop_size = (1024, 1024)  # (h, w)
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args={{_base_.backend_args}}),
     dict(type='ResizeToSegmentScale', side_min=1024, side_max=6192, overall_max=9288,
          stuff_resize=dict(type='RandomShortestEdgeResize', short_edge_range=(1024, 2048),

@@ -4,7 +4,7 @@ _base_ = ['./mapillary_panoptic_crop.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args={{_base_.backend_args}}),
     dict(type='RandomShortestEdgeResize', short_edge_range=(1024, 2048), max_size=4096),
     dict(type='RandomFlip', prob=0.5),
