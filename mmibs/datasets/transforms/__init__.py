@@ -1,10 +1,11 @@
 # Copyright (c) mmibs contributors. All rights reserved.
+from .color_aug_ssd import ColorAugSSDTransform
 from .crop_sampling import ResizeToSegmentScale, segment_scale_ratio
 from .loading import LoadCheckedPanopticAnnotations, check_panoptic_png
 from .random_crop_with_instance import RandomCropWithInstance
 from .resize import RandomShortestEdgeResize
 
 __all__ = [
-    'LoadCheckedPanopticAnnotations', 'RandomCropWithInstance', 'RandomShortestEdgeResize',
-    'ResizeToSegmentScale', 'check_panoptic_png', 'segment_scale_ratio'
+    'ColorAugSSDTransform', 'LoadCheckedPanopticAnnotations', 'RandomCropWithInstance',
+    'RandomShortestEdgeResize', 'ResizeToSegmentScale', 'check_panoptic_png', 'segment_scale_ratio'
 ]
