@@ -1,7 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Crop sampling: category-uniform pairs of crops at a shared target scale (Decision 5).
+"""Crop sampling: category-uniform pairs of crops at a shared target scale.
 
-The released IBS models train on *crop-sampled* data (``ibs_method.md`` §1.6): the dataset has one
+The released IBS models train on *crop-sampled* data (``docs/data.md``): the dataset has one
 item per category, so a uniform sampler draws categories uniformly; each item is two crops, each
 from a random image holding a non-crowd segment of that category, the crop containing the centre
 of that segment and things resized so that sqrt(box area) equals a target scale shared by both
@@ -16,11 +16,11 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset, Compose, pseudo_collate
-from mmengine.fileio import get_local_path, load
 from mmengine.registry import FUNCTIONS, DefaultScope
 
 from mmibs.registry import DATASETS, TRANSFORMS
 from .base_panoptic import normalize_name
+from .utils import load_json
 
 
 @DATASETS.register_module()
@@ -124,8 +124,7 @@ class CropSamplingDataset:
 
     def _index_from_file(self, path: str) -> Dict[int, List[int]]:
         """Read a converter's index; categories by name, images by id."""
-        with get_local_path(path, backend_args=self.backend_args) as local_path:
-            index = load(local_path, file_format='json')
+        index = load_json(path, backend_args=self.backend_args)
         if not {'categories', 'imgs_per_cat'} <= set(index):
             raise ValueError(f'{path}: not a crop sampling index (needs "categories" and '
                              '"imgs_per_cat")')

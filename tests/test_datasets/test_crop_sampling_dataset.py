@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""CropSamplingDataset + pair_collate on converted synthetic Cityscapes (Decision 5)."""
+"""CropSamplingDataset + pair_collate on converted synthetic Cityscapes (``docs/data.md``)."""
 import json
 import math
 

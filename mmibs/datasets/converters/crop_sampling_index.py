@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The crop sampling index: for each category, the images that contain it (``ibs_method.md`` §1.6).
+"""The crop sampling index: for each category, the images that contain it (``docs/data.md``).
 
 The released IBS code prepares ``images_per_class_train.json`` offline (``prepare_cityscapes_
 sampling.py``): for every category id, the training images holding at least one *non-crowd*
@@ -15,7 +15,8 @@ File format::
 """
 from typing import Dict, List
 
-from ._atomic import atomic_write_json, load_json
+from ..utils import load_json
+from ._atomic import atomic_write_json
 
 
 def build_crop_sampling_index(panoptic: dict, source: str = '') -> dict:
