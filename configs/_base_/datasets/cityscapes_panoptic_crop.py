@@ -1,6 +1,8 @@
-# Cityscapes panoptic, crop-based training: the baseline recipe of the IBS paper (ibs_method.md
-# section 5.6): random resize by 0.5-2.0 of 2048x1024, a 512x1024 crop containing the centre of a
-# random thing box (RandomCropWithInstance), horizontal flip. Test at full resolution (2048x1024).
+# Cityscapes panoptic, crop-based training as in the released Panoptic FCN-IBS configs: random
+# resize by 0.5-2.0 of 2048x1024 (short side 512-2048), a 512x1024 crop containing the centre of
+# the box of a random thing segment, crowd regions included (RandomCropWithInstance), the thing
+# instances left empty by the crop dropped (FilterEmptyInstances), horizontal flip. Test at full
+# resolution (2048x1024). See docs/data.md.
 # Data: tools/dataset_converters/cityscapes_panoptic.py (labelId categories, string image ids).
 dataset_type = 'CityscapesPanopticDataset'
 data_root = 'data/cityscapes/'
@@ -14,6 +16,7 @@ train_pipeline = [
     dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='things', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]

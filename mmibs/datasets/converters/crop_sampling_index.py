@@ -4,7 +4,9 @@
 The released IBS code prepares ``images_per_class_train.json`` offline (``prepare_cityscapes_
 sampling.py``): for every category id, the training images holding at least one *non-crowd*
 segment of it, things and stuff alike. :class:`mmibs.datasets.CropSamplingDataset` reads this
-file when given one (it can also compute the same index from the dataset it wraps).
+file when given one (it can also compute the same index from the dataset it wraps); the segment
+a crop is centred on is then drawn among all segments of the category in the image, crowd
+regions included (``CropSamplingDataset(include_crowd=True)``), as released.
 
 File format::
 
