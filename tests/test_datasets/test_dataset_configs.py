@@ -19,7 +19,8 @@ def _shrink(obj, factor):
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
-            if key in ('scale', 'crop_size', 'scales', 'short_edge_range') and isinstance(
+            if key in ('scale', 'crop_size', 'scales', 'short_edge_range',
+                       'short_edge_choices') and isinstance(
                     value, (list, tuple)):
                 value = type(value)(int(v) // factor for v in value)
             elif key in ('side_min', 'side_max', 'overall_max', 'max_size') and value:
@@ -38,6 +39,8 @@ NAMES = [
     'mapillary_panoptic_crop', 'mapillary_panoptic_full', 'mapillary_panoptic_cropsampling',
     'mapillary_instance_crop'
 ]
+#: The released Panoptic FCN-IBS Vistas INPUT.MIN_SIZE_TRAIN ("choice").
+VISTAS_SHORT_EDGES = (1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048)
 
 
 def _train_pipeline(cfg: Config) -> list:
@@ -63,6 +66,15 @@ def test_training_pipeline_steps(name):
         assert crop_cfg.get('include_crowd', True)  # crowd regions are candidates, as released
     else:
         assert 'FilterEmptyInstances' not in types
+    # Vistas: the short side is drawn from the release's list, not from a range.
+    if name.startswith('mapillary'):
+        resizes = [t for t in _train_pipeline(cfg) if t['type'] == 'RandomShortestEdgeResize']
+        resizes += [
+            t['stuff_resize'] for t in _train_pipeline(cfg) if t['type'] == 'ResizeToSegmentScale'
+        ]
+        assert len(resizes) == 1
+        assert tuple(resizes[0]['short_edge_choices']) == VISTAS_SHORT_EDGES
+        assert resizes[0]['max_size'] == 4096 and 'short_edge_range' not in resizes[0]
     if 'cropsampling' in name:
         assert cfg.train_dataloader.dataset.get('include_crowd', True)
 

@@ -8,11 +8,12 @@ dataset_type = 'MapillaryVistasInstanceDataset'
 data_root = 'data/mapillary_vistas/'
 backend_args = None
 crop_size = (1024, 1024)  # (h, w)
+short_edges = (1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048)
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, backend_args=backend_args),
-    dict(type='RandomShortestEdgeResize', short_edge_range=(1024, 2048), max_size=4096),
+    dict(type='RandomShortestEdgeResize', short_edge_choices=short_edges, max_size=4096),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='things', recompute_bbox=False, allow_negative_crop=True),
     dict(type='FilterEmptyInstances', min_box_wh=None, min_box_area=1),
