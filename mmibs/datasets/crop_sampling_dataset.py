@@ -5,8 +5,9 @@ The released IBS models train on *crop-sampled* data (``docs/data.md``): the dat
 per category, so a uniform sampler draws categories uniformly; each item is two crops, each from a
 random image holding a non-crowd segment of that category, the crop containing the centre of one
 segment of that category in the image (crowd regions included, as released) and things resized so
-that sqrt(box area) equals a target scale shared by both crops. The two crops of an item go to batch indices 2k and 2k + 1 (:func:`pair_collate`), which is
-where IBS's ``pair`` partner (i XOR 1) finds a same-class, same-size hard negative.
+that sqrt(box area) equals a target scale shared by both crops. The two crops of an item go to
+batch indices 2k and 2k + 1 (:func:`pair_collate`), which is where IBS's ``pair`` partner
+(i XOR 1) finds a same-class, same-size hard negative.
 
 This is a dataset wrapper plus transforms that read the sampled segment, so it works with either
 network and is switched on or off independently of IBS.

@@ -26,8 +26,7 @@ def _wrapper(data, **kwargs):
     # Limits loose enough that the target scale is never clamped at this image size.
     pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True,
-             with_seg=True),
+        dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
         dict(
             type='ResizeToSegmentScale',
             side_min=16,

@@ -91,10 +91,13 @@ def tiny_with_crowd(tmp_path):
 def _wrapper(info, **kwargs):
     pipeline = [
         dict(type='LoadImageFromFile'),
-        dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True,
-             with_seg=True),
-        dict(type='ResizeToSegmentScale', side_min=8, side_max=1000, overall_max=2000,
-             stuff_resize=dict(type='Resize', scale_factor=1.0, keep_ratio=True)),
+        dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
+        dict(
+            type='ResizeToSegmentScale',
+            side_min=8,
+            side_max=1000,
+            overall_max=2000,
+            stuff_resize=dict(type='Resize', scale_factor=1.0, keep_ratio=True)),
         dict(type='RandomCropWithInstance', crop_size=(24, 16), box_source='sampled_segment'),
     ]
     return CropSamplingDataset(

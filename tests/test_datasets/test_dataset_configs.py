@@ -20,8 +20,7 @@ def _shrink(obj, factor):
         out = {}
         for key, value in obj.items():
             if key in ('scale', 'crop_size', 'scales', 'short_edge_range',
-                       'short_edge_choices') and isinstance(
-                    value, (list, tuple)):
+                       'short_edge_choices') and isinstance(value, (list, tuple)):
                 value = type(value)(int(v) // factor for v in value)
             elif key in ('side_min', 'side_max', 'overall_max', 'max_size') and value:
                 value = value // factor

@@ -97,8 +97,7 @@ class ColorAugSSDTransform(BaseTransform):
                 lambda: np.random.uniform(-self.brightness_delta, self.brightness_delta)),
             contrast_first=bool(np.random.randint(2)),
             contrast=maybe(lambda: np.random.uniform(self.contrast_low, self.contrast_high)),
-            saturation=maybe(
-                lambda: np.random.uniform(self.saturation_low, self.saturation_high)),
+            saturation=maybe(lambda: np.random.uniform(self.saturation_low, self.saturation_high)),
             hue=maybe(lambda: int(np.random.randint(-self.hue_delta, self.hue_delta + 1))))
 
     @staticmethod

@@ -38,8 +38,8 @@ def _naive(bgr, params):
         px = [int(c) for c in bgr[y, x]]
         if params['brightness'] is not None:
             px = [_pixel_convert(c, beta=params['brightness']) for c in px]
-        order = ('contrast', 'saturation', 'hue') if params['contrast_first'] else (
-            'saturation', 'hue', 'contrast')
+        order = ['saturation', 'hue']
+        order.insert(0 if params['contrast_first'] else 2, 'contrast')
         for step in order:
             if params[step] is None:
                 continue
@@ -52,8 +52,10 @@ def _naive(bgr, params):
                 hsv[1] = _pixel_convert(hsv[1], alpha=params['saturation'])
             else:
                 hsv[0] = (hsv[0] + params['hue']) % 180
-            px = [int(c) for c in cv2.cvtColor(
-                np.array([[hsv]], dtype=np.uint8), cv2.COLOR_HSV2BGR)[0, 0]]
+            px = [
+                int(c)
+                for c in cv2.cvtColor(np.array([[hsv]], dtype=np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
+            ]
         out[y, x] = px
     return out
 

@@ -40,11 +40,12 @@ def _naive_keep(results, min_mask_area, min_box_wh, min_box_area):
     return np.array(keep)
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(),  # Panoptic FCN: detectron2's filter_empty_instances
-    dict(min_mask_area=2, min_box_wh=None),  # Mask2Former panoptic: mask.sum() > 1
-    dict(min_box_wh=None, min_box_area=1),  # Mask2Former instance: box area > 1, mask non-empty
-])
+PFCN = dict()  # Panoptic FCN: detectron2's filter_empty_instances
+M2F_PANOPTIC = dict(min_mask_area=2, min_box_wh=None)  # mask.sum() > 1
+M2F_INSTANCE = dict(min_box_wh=None, min_box_area=1)  # box area > 1 and a non-empty mask
+
+
+@pytest.mark.parametrize('kwargs', [PFCN, M2F_PANOPTIC, M2F_INSTANCE])
 def test_rules_of_the_releases(kwargs):
     boxes = [[0, 0, 10, 10], [0, 0, 1, 1], [0, 0, 2, 1], [0, 0, 30, 2]]
     for results in (_results(), _results(boxes=boxes)):
@@ -60,8 +61,8 @@ def test_rules_of_the_releases(kwargs):
             assert mask.sum() == (0, 1, 2, 30)[label]
     # The defaults keep >= 1 pixel; the Mask2Former panoptic setting needs 2.
     assert FilterEmptyInstances()(_results())['gt_bboxes_labels'].tolist() == [1, 2, 3]
-    assert FilterEmptyInstances(min_mask_area=2, min_box_wh=None)(
-        _results())['gt_bboxes_labels'].tolist() == [2, 3]
+    m2f = FilterEmptyInstances(**M2F_PANOPTIC)
+    assert m2f(_results())['gt_bboxes_labels'].tolist() == [2, 3]
 
 
 def test_keeps_the_image_without_instances():
@@ -92,8 +93,8 @@ def test_removes_what_mmdet_random_crop_keeps():
     crop = RandomCropWithInstance(crop_size=(8, 8), include_crowd=False, recompute_bbox=True)
     np.random.seed(0)
     for _ in range(20):
-        cropped = crop(dict(results, gt_masks=BitmapMasks(masks.copy(), h, w),
-                            gt_bboxes=boxes.clone()))
+        cropped = crop(
+            dict(results, gt_masks=BitmapMasks(masks.copy(), h, w), gt_bboxes=boxes.clone()))
         areas = cropped['gt_masks'].areas
         if len(areas) == 2 and areas[0] == 0 and areas[1] > 0:
             break
@@ -113,14 +114,14 @@ def test_small_stuff_regions_become_void_on_request():
     seg[1, 0:2] = 7  # two pixels of stuff 7
     seg[2, 0] = 1  # one pixel of thing class 1: left to the instance rule
     results['gt_seg_map'] = seg.copy()
-    out = FilterEmptyInstances(min_mask_area=2, min_box_wh=None, min_stuff_area=2,
-                               num_things=3)(results)
+    transform = FilterEmptyInstances(**M2F_PANOPTIC, min_stuff_area=2, num_things=3)
+    out = transform(results)
     expected = seg.copy()
     expected[0, 0] = 255
     np.testing.assert_array_equal(out['gt_seg_map'], expected)
     assert out['gt_seg_map'].dtype == np.uint8
     # Without the option the semantic map is untouched.
-    np.testing.assert_array_equal(FilterEmptyInstances()(dict(_results(), gt_seg_map=seg))
-                                  ['gt_seg_map'], seg)
+    np.testing.assert_array_equal(
+        FilterEmptyInstances()(dict(_results(), gt_seg_map=seg))['gt_seg_map'], seg)
     with pytest.raises(ValueError, match='num_things'):
         FilterEmptyInstances(min_stuff_area=2)
