@@ -1,5 +1,4 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-from .samplers import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 from .base_panoptic import ThingsFirstPanopticDataset
 from .cityscapes_panoptic import CityscapesPanopticDataset

@@ -1,7 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """A COCO-panoptic dataset whose labels follow ``metainfo['classes']``, things first.
 
-Why not mmdet's ``CocoPanopticDataset`` as is (``openmmlab_stack.md`` §1.3):
+Why not mmdet's ``CocoPanopticDataset`` as is (``docs/data.md``):
 
 1. it maps category ids to labels in *json* order (pycocotools ``get_cat_ids`` ignores the order
    of ``classes``), while mmdet's models take labels ``[0, num_things)`` as things; Cityscapes and
@@ -11,20 +11,20 @@ Why not mmdet's ``CocoPanopticDataset`` as is (``openmmlab_stack.md`` §1.3):
 3. its ``load_anns`` gathers segments by (non-unique) segment id over the whole json, which is
    quadratic on Cityscapes where every image has segment 7 (road); here segments are read per image.
 
-Bad input fails early with the file named (issue 7, item 5): a json without images (or none left
-after ``filter_cfg``), and, for local files, an image or ground-truth PNG that the json lists but
-that does not exist, are errors at dataset build, before any training. The ids of *all* json
-segments of an image are kept (``json_segment_ids``) so that the PNG can be checked against them
-when it is loaded (:mod:`mmibs.datasets.transforms.panoptic_annotation_check`).
+Bad input fails early with the file named: a json without images (or none left after
+``filter_cfg``), and, for local files, an image or ground-truth PNG that the json lists but that
+does not exist, are errors at dataset build, before any training. The ids of *all* json segments
+of an image are kept (``json_segment_ids``) so that the PNG can be checked against them when it is
+loaded (:class:`mmibs.datasets.transforms.LoadCheckedPanopticAnnotations`).
 """
 import os.path as osp
 import re
 from typing import Dict, List, Optional
 
 from mmdet.datasets import CocoPanopticDataset
-from mmengine.fileio import get_local_path, load
 
 from mmibs.registry import DATASETS
+from .utils import load_json
 
 
 def normalize_name(name: str) -> str:
@@ -59,11 +59,7 @@ class ThingsFirstPanopticDataset(CocoPanopticDataset):
         Returns:
             List[dict]: One data info per image, in json ``images`` order.
         """
-        with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
-            try:
-                dataset = load(local_path, file_format='json')
-            except ValueError as err:  # json.JSONDecodeError is a ValueError
-                raise ValueError(f'{self.ann_file}: not a valid json file ({err})') from err
+        dataset = load_json(self.ann_file, backend_args=self.backend_args)
         for key in ('images', 'annotations', 'categories'):
             if not isinstance(dataset, dict) or key not in dataset:
                 raise ValueError(f'{self.ann_file}: a COCO-panoptic json needs "images", '

@@ -1,12 +1,13 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Crop sampling: category-uniform pairs of crops at a shared target scale (Decision 5).
+"""Crop sampling: category-uniform pairs of crops at a shared target scale.
 
-The released IBS models train on *crop-sampled* data (``ibs_method.md`` §1.6): the dataset has one
-item per category, so a uniform sampler draws categories uniformly; each item is two crops, each
-from a random image holding a non-crowd segment of that category, the crop containing the centre
-of that segment and things resized so that sqrt(box area) equals a target scale shared by both
-crops. The two crops of an item go to batch indices 2k and 2k + 1 (:func:`pair_collate`), which is
-where IBS's ``pair`` partner (i XOR 1) finds a same-class, same-size hard negative.
+The released IBS models train on *crop-sampled* data (``docs/data.md``): the dataset has one item
+per category, so a uniform sampler draws categories uniformly; each item is two crops, each from a
+random image holding a non-crowd segment of that category, the crop containing the centre of one
+segment of that category in the image (crowd regions included, as released) and things resized so
+that sqrt(box area) equals a target scale shared by both crops. The two crops of an item go to
+batch indices 2k and 2k + 1 (:func:`pair_collate`), which is where IBS's ``pair`` partner
+(i XOR 1) finds a same-class, same-size hard negative.
 
 This is a dataset wrapper plus transforms that read the sampled segment, so it works with either
 network and is switched on or off independently of IBS.
@@ -16,11 +17,11 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset, Compose, pseudo_collate
-from mmengine.fileio import get_local_path, load
 from mmengine.registry import FUNCTIONS, DefaultScope
 
 from mmibs.registry import DATASETS, TRANSFORMS
 from .base_panoptic import normalize_name
+from .utils import load_json
 
 
 @DATASETS.register_module()
@@ -31,9 +32,17 @@ class CropSamplingDataset:
     ``collate_fn=dict(type='pair_collate')``; the dataloader's ``batch_size`` then counts pairs).
     Before its pipeline runs, each crop's data info gets ``crop_sampling``: ``label`` (the drawn
     category's label), ``category`` (its name), ``scale`` (s, shared by the crops of an item),
-    ``is_thing``, ``segment_id``, ``bbox`` (xyxy, original pixels) and ``instance_index`` (the
-    segment's row in ``instances`` / ``gt_bboxes`` / ``gt_masks``; -1 for stuff). The pipeline
-    should resize with :class:`ResizeToSegmentScale` and crop with
+    ``is_thing`` (the category is a thing class, as the release decides it), ``iscrowd``,
+    ``segment_id``, ``bbox`` (xyxy, original pixels) and ``instance_index`` (the segment's row in
+    ``instances`` / ``gt_bboxes`` / ``gt_masks``; -1 for stuff and crowd regions).
+
+    Which images and segments are drawn, as the released ``dataset_mapper_sampling.py`` /
+    ``mask_former_panoptic_dataset_mapper_cropsampling.py`` with the index of
+    ``prepare_*_sampling.py``: an image is drawn among those with at least one non-crowd segment
+    of the category, then a segment among *all* its segments of the category, crowd regions
+    included (``include_crowd=True``).
+
+    The pipeline should resize with :class:`ResizeToSegmentScale` and crop with
     ``RandomCropWithInstance(box_source='sampled_segment')``; add ``'crop_sampling'`` to
     ``PackDetInputs``' ``meta_keys`` to keep it in the data samples.
 
@@ -51,6 +60,9 @@ class CropSamplingDataset:
         max_refetch (int): Redraws when the pipeline returns None. Defaults to 100.
         lazy_init (bool): Defer loading the wrapped dataset. Defaults to False.
         backend_args (dict, optional): File backend for ``index_file``. Defaults to None.
+        include_crowd (bool): Draw the segment of an image among all its segments of the
+            category, crowd regions included (the release). False draws among the non-crowd
+            segments only. The image index is the same either way. Defaults to True.
     """
 
     def __init__(self,
@@ -61,7 +73,8 @@ class CropSamplingDataset:
                  index_file: Optional[str] = None,
                  max_refetch: int = 100,
                  lazy_init: bool = False,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 include_crowd: bool = True) -> None:
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         # Built in mmdet's scope (where mmibs registers) whatever the caller's default scope, so
         # that wrappers such as mmcv's RandomResize also build mmdet's box-aware Resize.
@@ -77,6 +90,7 @@ class CropSamplingDataset:
         self.index_file = index_file
         self.max_refetch = max_refetch
         self.backend_args = backend_args
+        self.include_crowd = include_crowd
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -100,8 +114,16 @@ class CropSamplingDataset:
             raise ValueError('CropSamplingDataset: no category has a non-crowd segment')
         self._fully_initialized = True
 
-    def _sampleable(self, info: dict, label: int) -> List[dict]:
+    @staticmethod
+    def _non_crowd(info: dict, label: int) -> List[dict]:
+        """Non-crowd segments of ``label`` in a data info (what the image index counts)."""
         return [s for s in info['segments_info'] if s['category'] == label and not s['iscrowd']]
+
+    def _drawable(self, info: dict, label: int) -> List[dict]:
+        """The segments of ``label`` that a crop can be centred on."""
+        if self.include_crowd:
+            return [s for s in info['segments_info'] if s['category'] == label]
+        return self._non_crowd(info, label)
 
     def _index_from_dataset(self) -> Dict[int, List[int]]:
         """label -> indices of images holding a non-crowd segment of it."""
@@ -110,7 +132,7 @@ class CropSamplingDataset:
             info = self.dataset.get_data_info(i)
             self._check_info(info)
             for label in sorted({s['category'] for s in info['segments_info']}):
-                if self._sampleable(info, label):
+                if self._non_crowd(info, label):
                     index.setdefault(label, []).append(i)
         return index
 
@@ -124,8 +146,7 @@ class CropSamplingDataset:
 
     def _index_from_file(self, path: str) -> Dict[int, List[int]]:
         """Read a converter's index; categories by name, images by id."""
-        with get_local_path(path, backend_args=self.backend_args) as local_path:
-            index = load(local_path, file_format='json')
+        index = load_json(path, backend_args=self.backend_args)
         if not {'categories', 'imgs_per_cat'} <= set(index):
             raise ValueError(f'{path}: not a crop sampling index (needs "categories" and '
                              '"imgs_per_cat")')
@@ -154,23 +175,25 @@ class CropSamplingDataset:
         return len(self.labels)
 
     def _draw_crop_info(self, label: int, scale: float) -> dict:
-        """Draw an image holding ``label`` and one of its non-crowd segments (np.random)."""
+        """Draw an image holding ``label`` and one of its segments (np.random)."""
         candidates = self.images_per_label[label]
         data_idx = candidates[np.random.randint(len(candidates))]
         info = self.dataset.get_data_info(data_idx)
-        segments = self._sampleable(info, label)
-        if not segments:
+        if not self._non_crowd(info, label):
             raise ValueError(f'CropSamplingDataset: image {info["img_id"]!r} is indexed under '
                              f'label {label} but has no non-crowd segment of it '
                              f'(stale index file {self.index_file}?)')
+        segments = self._drawable(info, label)
         segment = segments[np.random.randint(len(segments))]
         things_before = [s['is_thing'] for s in info['segments_info']]
         position = info['segments_info'].index(segment)
+        num_things = len(self.dataset.metainfo.get('thing_classes', ()))
         info['crop_sampling'] = dict(
             label=label,
             category=self.dataset.metainfo['classes'][label],
             scale=scale,
-            is_thing=bool(segment['is_thing']),
+            is_thing=label < num_things,  # crowd regions of a thing class are things too
+            iscrowd=bool(segment['iscrowd']),
             segment_id=segment['id'],
             bbox=list(segment['bbox']),
             instance_index=sum(things_before[:position]) if segment['is_thing'] else -1)
@@ -198,7 +221,7 @@ class CropSamplingDataset:
         return (f'{type(self).__name__}(dataset={type(self.dataset).__name__}, '
                 f'num_categories={len(self.labels) if self._fully_initialized else "?"}, '
                 f'scales={self.scales}, num_crops={self.num_crops}, '
-                f'index_file={self.index_file})')
+                f'index_file={self.index_file}, include_crowd={self.include_crowd})')
 
 
 @FUNCTIONS.register_module()

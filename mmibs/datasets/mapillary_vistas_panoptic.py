@@ -24,6 +24,7 @@ from mmengine.fileio import get_local_path
 
 from mmibs.registry import DATASETS
 from .base_panoptic import ThingsFirstPanopticDataset, normalize_name
+from .utils import things_first
 
 # (id, name, supercategory, isthing, colour) of Vistas v1.2, in json (id) order.
 _V12 = [
@@ -102,15 +103,9 @@ VISTAS_V12_CATEGORIES = [
 VISTAS_NUM_CATEGORIES = {'v1.2': (65, ), 'v2.0': (123, 124)}
 
 
-def _things_first(categories: List[dict]) -> List[dict]:
-    """Stable reorder: things (by id), then stuff (by id)."""
-    ordered = sorted(categories, key=lambda c: c['id'])
-    return [c for c in ordered if c['isthing']] + [c for c in ordered if not c['isthing']]
-
-
 def vistas_metainfo(categories: List[dict]) -> dict:
     """Things-first ``metainfo`` (classes, thing/stuff classes, palette) from json categories."""
-    ordered = _things_first(categories)
+    ordered = things_first(categories)
     return dict(
         classes=tuple(c['name'] for c in ordered),
         thing_classes=tuple(c['name'] for c in ordered if c['isthing']),
@@ -183,7 +178,7 @@ class MapillaryVistasInstanceDataset(CocoDataset):
 
     METAINFO = dict(
         classes=vistas_metainfo(VISTAS_V12_CATEGORIES)['thing_classes'],
-        palette=[tuple(c['color']) for c in _things_first(VISTAS_V12_CATEGORIES) if c['isthing']])
+        palette=[tuple(c['color']) for c in things_first(VISTAS_V12_CATEGORIES) if c['isthing']])
 
     def load_data_list(self) -> List[dict]:
         """As :meth:`CocoDataset.load_data_list`, with category ids taken in class order."""

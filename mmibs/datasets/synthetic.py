@@ -3,9 +3,9 @@
 
 The converters of :mod:`mmibs.datasets.converters` run unchanged on these folders, so tests and the
 demo exercise the real data path (raw files -> converter -> dataset -> pipeline -> model). Each
-image holds what makes IBS matter (``ibs_method.md`` §1.1): several large instances of the same
-class side by side, touching or overlapping (cars, persons), plus stuff regions (sky, building,
-vegetation, road, sidewalk), a crowd region (a group of bicycles) and void pixels.
+image holds what makes IBS matter (``docs/method.md``, "The idea"): several large instances of the
+same class side by side, touching or overlapping (cars, persons), plus stuff regions (sky,
+building, vegetation, road, sidewalk), a crowd region (a group of bicycles) and void pixels.
 
 Raw Cityscapes layout (label ids from ``cityscapesscripts.helpers.labels``)::
 
@@ -28,13 +28,17 @@ The manifest lists, per image, every segment as the generator drew it (category 
 flag, crowd flag, area and box measured on the final maps, after occlusion), so tests can compare a
 converter's output with an independent record. Shorthand: H, W image height and width.
 """
-import json
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
 
 import numpy as np
+from mmengine.fileio import dump
+from mmengine.utils import track_iter_progress
 from PIL import Image
+
+from mmibs.utils.panoptic_ids import id2rgb
+from .utils import load_json
 
 #: Abstract scene classes -> (is_thing, Cityscapes labelId, Vistas v1.2 category id). ``None`` in a
 #: dataset column means void there (Vistas has no 'void' category: panoptic id 0).
@@ -149,7 +153,7 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> _Scene:
         tx = rng.uniform(0.3, 0.5) * w
         scene.paint(_rect(h, w, y_base - 0.42 * h, y_base - 0.06 * h, tx, tx + 0.22 * w), 'truck')
     # Several large cars side by side, each touching or overlapping the previous one: the
-    # same-class neighbours whose masks crop-based training confuses (ibs_method.md §1.1).
+    # same-class neighbours whose masks crop-based training confuses (docs/method.md).
     num_cars = int(rng.integers(3, 5))
     x = rng.uniform(0.02, 0.15) * w
     for _ in range(num_cars):
@@ -232,12 +236,6 @@ def _write_png(array: np.ndarray, path: str) -> None:
     Image.fromarray(array).save(path)
 
 
-def _id2rgb(ids: np.ndarray) -> np.ndarray:
-    """COCO-panoptic encoding: id = R + 256 G + 256^2 B; (H, W) -> (H, W, 3) uint8."""
-    ids = ids.astype(np.int64)
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
-
-
 def _cityscapes_image(rng: np.random.Generator, out_dir: str, split: str, city: str, seq: int,
                       height: int, width: int, write_color: bool) -> dict:
     scene = draw_scene(rng, height, width)
@@ -317,7 +315,7 @@ def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, 
     img_path = osp.join(out_dir, split, 'images', f'{key}.jpg')
     os.makedirs(osp.dirname(img_path), exist_ok=True)
     Image.fromarray(image).save(img_path, quality=92)
-    _write_png(_id2rgb(pan), osp.join(out_dir, split, 'v1.2', 'panoptic', f'{key}.png'))
+    _write_png(id2rgb(pan), osp.join(out_dir, split, 'v1.2', 'panoptic', f'{key}.png'))
     image_info = dict(id=key, file_name=f'{key}.jpg', height=height, width=width)
     annotation = dict(
         image_id=key,
@@ -334,13 +332,6 @@ def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, 
         segments=segments,
         void_area=void_area)
     return image_info, annotation, manifest
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from mmengine.utils import ProgressBar
-    return ProgressBar(total)
 
 
 def make_synthetic_cityscapes(out_dir: str,
@@ -373,17 +364,14 @@ def make_synthetic_cityscapes(out_dir: str,
     _check_size(height, width)
     rng = np.random.default_rng(seed)
     cities = dict(train=('aachen', 'bremen'), val=('frankfurt', ))
-    manifest = dict(layout='cityscapes', height=height, width=width, seed=seed, splits={})
-    bar = _progress(num_train + num_val, show_progress)
-    for split, num in (('train', num_train), ('val', num_val)):
-        records = []
-        for k in range(num):
-            city = cities[split][k % len(cities[split])]
-            records.append(
-                _cityscapes_image(rng, out_dir, split, city, k, height, width, write_color))
-            if bar is not None:
-                bar.update()
-        manifest['splits'][split] = records
+    manifest = dict(
+        layout='cityscapes', height=height, width=width, seed=seed, splits=dict(train=[], val=[]))
+    tasks = [(split, k) for split, num in (('train', num_train), ('val', num_val))
+             for k in range(num)]
+    for split, k in track_iter_progress(tasks) if show_progress else tasks:
+        city = cities[split][k % len(cities[split])]
+        manifest['splits'][split].append(
+            _cityscapes_image(rng, out_dir, split, city, k, height, width, write_color))
     _dump_json(manifest, osp.join(out_dir, 'synthetic_manifest.json'))
     return manifest
 
@@ -431,22 +419,22 @@ def make_synthetic_vistas(out_dir: str,
             evaluate=False)
     ])
     _dump_json(config, osp.join(out_dir, 'config_v1.2.json'))
-    bar = _progress(num_train + num_val, show_progress)
-    for split, num in (('training', num_train), ('validation', num_val)):
-        images, annotations, records = [], [], []
-        for k in range(num):
-            key = f'{split[:3]}{seed:03d}{k:05d}syn'  # Vistas keys are opaque strings
-            image, annotation, record = _vistas_image(rng, out_dir, split, key, height, width)
-            images.append(image)
-            annotations.append(annotation)
-            records.append(record)
-            if bar is not None:
-                bar.update()
+    splits = (('training', num_train), ('validation', num_val))
+    drawn = {split: [] for split, _ in splits}
+    tasks = [(split, k) for split, num in splits for k in range(num)]
+    for split, k in track_iter_progress(tasks) if show_progress else tasks:
+        key = f'{split[:3]}{seed:03d}{k:05d}syn'  # Vistas keys are opaque strings
+        drawn[split].append(_vistas_image(rng, out_dir, split, key, height, width))
+    for split, _ in splits:
+        images, annotations, records = zip(*drawn[split]) if drawn[split] else ((), (), ())
         # Vistas' own json lists categories by id, things and stuff interleaved.
         _dump_json(
-            dict(images=images, annotations=annotations, categories=VISTAS_V12_CATEGORIES),
+            dict(
+                images=list(images),
+                annotations=list(annotations),
+                categories=VISTAS_V12_CATEGORIES),
             osp.join(out_dir, split, 'v1.2', 'panoptic', 'panoptic_2018.json'))
-        manifest['splits'][split] = records
+        manifest['splits'][split] = list(records)
     _dump_json(manifest, osp.join(out_dir, 'synthetic_manifest.json'))
     return manifest
 
@@ -458,8 +446,7 @@ def _check_size(height: int, width: int) -> None:
 
 def _dump_json(obj: dict, path: str) -> None:
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(obj, f)
+    dump(obj, path, file_format='json')
 
 
 def make_synthetic_dataset(layout: str, out_dir: str, **kwargs) -> dict:
@@ -481,5 +468,4 @@ def make_synthetic_dataset(layout: str, out_dir: str, **kwargs) -> dict:
 
 def load_manifest(path: str) -> dict:
     """Read a manifest written by the generators."""
-    with open(path) as f:
-        return json.load(f)
+    return load_json(path)

@@ -1,9 +1,9 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Bad dataset input fails with an error naming the file and the cause (issue 7, item 5).
+"""Bad dataset input fails with an error naming the file and the cause.
 
 Missing files and empty datasets fail when the dataset is built; a PNG that does not fit its json
-entry or its image fails when the pipeline loads it (mmdet's ``LoadPanopticAnnotations``, checked
-by mmibs). Each case breaks one thing of a tiny valid set; the valid set itself loads cleanly.
+entry or its image fails when the pipeline loads it (``LoadCheckedPanopticAnnotations``). Each case
+breaks one thing of a tiny valid set; the valid set itself loads cleanly.
 """
 import json
 import os
@@ -13,17 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mmibs  # noqa: F401  (installs the PNG check)
 from mmibs.datasets import MapillaryVistasPanopticDataset, ThingsFirstPanopticDataset
 from mmibs.registry import TRANSFORMS
 from mmibs.testing import make_converted_vistas, write_tiny_coco_panoptic
 
 
-def _pipeline() -> list:
+def _pipeline(loader: str = 'LoadCheckedPanopticAnnotations') -> list:
     return [
         TRANSFORMS.build(dict(type='LoadImageFromFile')),
-        TRANSFORMS.build(
-            dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True)),
+        TRANSFORMS.build(dict(type=loader, with_bbox=True, with_mask=True, with_seg=True)),
     ]
 
 
@@ -168,16 +166,38 @@ def test_vistas_json_of_the_wrong_version(tmp_path):
 
 
 def test_coco_panoptic_dataset_of_mmdet_is_unchanged(tiny):
-    """mmdet's own dataset (no ``json_segment_ids``) keeps mmdet's loading, unknown ids void."""
+    """mmdet's own dataset (no ``json_segment_ids``) keeps mmdet's loading, unknown ids void,
+    through the checked loader as through mmdet's."""
     from mmdet.datasets import CocoPanopticDataset
     _edit_json(tiny, lambda d: d['annotations'][0]['segments_info'].pop())
-    dataset = CocoPanopticDataset(
-        data_root=tiny['data_root'],
-        ann_file=tiny['ann_file'],
-        data_prefix=dict(img=tiny['img_prefix'], seg=tiny['seg_prefix']),
-        metainfo=tiny['metainfo'],
-        pipeline=_pipeline(),
-        filter_cfg=None)
-    sample = dataset[0]
-    assert 'json_segment_ids' not in sample
+    samples = []
+    for loader in ('LoadCheckedPanopticAnnotations', 'LoadPanopticAnnotations'):
+        dataset = CocoPanopticDataset(
+            data_root=tiny['data_root'],
+            ann_file=tiny['ann_file'],
+            data_prefix=dict(img=tiny['img_prefix'], seg=tiny['seg_prefix']),
+            metainfo=tiny['metainfo'],
+            pipeline=_pipeline(loader),
+            filter_cfg=None)
+        sample = dataset[0]
+        assert 'json_segment_ids' not in sample
+        assert sample['gt_masks'].masks.shape[0] == 2 and (sample['gt_seg_map'] == 255).any()
+        samples.append(sample)
+    np.testing.assert_array_equal(samples[0]['gt_seg_map'], samples[1]['gt_seg_map'])
+    np.testing.assert_array_equal(samples[0]['gt_masks'].masks, samples[1]['gt_masks'].masks)
+
+
+def test_mmdet_loader_is_not_modified(tiny):
+    """Only the named transform checks: mmdet's ``LoadPanopticAnnotations`` on the same broken
+    data still loads it silently (the PNG's unknown segment becomes void)."""
+    from mmdet.datasets.transforms import LoadPanopticAnnotations
+
+    from mmibs.datasets.transforms import LoadCheckedPanopticAnnotations
+    assert LoadCheckedPanopticAnnotations._load_masks_and_semantic_segs is not \
+        LoadPanopticAnnotations._load_masks_and_semantic_segs
+    assert LoadPanopticAnnotations._load_masks_and_semantic_segs.__module__.startswith('mmdet.')
+    _edit_json(tiny, lambda d: d['annotations'][0]['segments_info'].pop())
+    sample = _dataset(tiny, pipeline=_pipeline('LoadPanopticAnnotations'))[0]
     assert sample['gt_masks'].masks.shape[0] == 2 and (sample['gt_seg_map'] == 255).any()
+    with pytest.raises(ValueError, match='segment id'):
+        _dataset(tiny)[0]

@@ -83,7 +83,11 @@ def test_loaded_maps_equal_raw_gtfine(data):
     pipeline = Compose([
         TRANSFORMS.build(dict(type='LoadImageFromFile')),
         TRANSFORMS.build(
-            dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True))
+            dict(
+                type='LoadCheckedPanopticAnnotations',
+                with_bbox=True,
+                with_mask=True,
+                with_seg=True))
     ])
     record = data['manifest']['splits']['val'][0]
     results = pipeline(dataset.get_data_info(0))

@@ -1,5 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Every shipped dataset config builds its train and val datasets on converted synthetic data."""
+"""Every shipped dataset config builds its train and val datasets on converted synthetic data, and
+its training pipeline has the released steps."""
 import os.path as osp
 
 import pytest
@@ -18,8 +19,8 @@ def _shrink(obj, factor):
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
-            if key in ('scale', 'crop_size', 'scales', 'short_edge_range') and isinstance(
-                    value, (list, tuple)):
+            if key in ('scale', 'crop_size', 'scales', 'short_edge_range',
+                       'short_edge_choices') and isinstance(value, (list, tuple)):
                 value = type(value)(int(v) // factor for v in value)
             elif key in ('side_min', 'side_max', 'overall_max', 'max_size') and value:
                 value = value // factor
@@ -32,6 +33,51 @@ def _shrink(obj, factor):
     return obj
 
 
+NAMES = [
+    'cityscapes_panoptic_crop', 'cityscapes_panoptic_full', 'cityscapes_panoptic_cropsampling',
+    'mapillary_panoptic_crop', 'mapillary_panoptic_full', 'mapillary_panoptic_cropsampling',
+    'mapillary_instance_crop'
+]
+#: The released Panoptic FCN-IBS Vistas INPUT.MIN_SIZE_TRAIN ("choice").
+VISTAS_SHORT_EDGES = (1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048)
+
+
+def _train_pipeline(cfg: Config) -> list:
+    dataset = cfg.train_dataloader.dataset
+    return dataset.pipeline
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_training_pipeline_steps(name):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', name + '.py'))
+    types = [t['type'] for t in _train_pipeline(cfg)]
+    test_types = [t['type'] for t in cfg.test_dataloader.dataset.pipeline]
+    # Panoptic annotations are always loaded through the checked loader.
+    assert 'LoadPanopticAnnotations' not in types + test_types
+    if 'panoptic' in name:
+        assert 'LoadCheckedPanopticAnnotations' in types and \
+            'LoadCheckedPanopticAnnotations' in test_types
+    # After every crop the instances it emptied are dropped (the releases' mappers).
+    if 'crop' in name:
+        crop = types.index('RandomCropWithInstance')
+        assert types[crop + 1] == 'FilterEmptyInstances'
+        crop_cfg = _train_pipeline(cfg)[crop]
+        assert crop_cfg.get('include_crowd', True)  # crowd regions are candidates, as released
+    else:
+        assert 'FilterEmptyInstances' not in types
+    # Vistas: the short side is drawn from the release's list, not from a range.
+    if name.startswith('mapillary'):
+        resizes = [t for t in _train_pipeline(cfg) if t['type'] == 'RandomShortestEdgeResize']
+        resizes += [
+            t['stuff_resize'] for t in _train_pipeline(cfg) if t['type'] == 'ResizeToSegmentScale'
+        ]
+        assert len(resizes) == 1
+        assert tuple(resizes[0]['short_edge_choices']) == VISTAS_SHORT_EDGES
+        assert resizes[0]['max_size'] == 4096 and 'short_edge_range' not in resizes[0]
+    if 'cropsampling' in name:
+        assert cfg.train_dataloader.dataset.get('include_crowd', True)
+
+
 @pytest.fixture(scope='module')
 def synthetic(tmp_path_factory):
     return dict(
@@ -40,11 +86,7 @@ def synthetic(tmp_path_factory):
             str(tmp_path_factory.mktemp('vistas')), 2, 1, 128, 256, instances=True))
 
 
-@pytest.mark.parametrize('name', [
-    'cityscapes_panoptic_crop', 'cityscapes_panoptic_full', 'cityscapes_panoptic_cropsampling',
-    'mapillary_panoptic_crop', 'mapillary_panoptic_full', 'mapillary_panoptic_cropsampling',
-    'mapillary_instance_crop'
-])
+@pytest.mark.parametrize('name', NAMES)
 def test_dataset_config_builds(synthetic, name):
     cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', name + '.py'))
     data = synthetic[name.split('_')[0]]

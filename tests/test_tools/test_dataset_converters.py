@@ -2,7 +2,8 @@
 """The converters on synthetic raw datasets: they must reproduce what the generator drew.
 
 The generator's manifest is measured on its own maps (after occlusion), independently of the
-converters; each converter output is decoded here with plain numpy and compared segment by segment.
+converters; each converter output is decoded here (``mmibs.utils.panoptic_ids.rgb2id``, checked
+against panopticapi's in the evaluation tests) and compared segment by segment.
 """
 import importlib.util
 import json
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image
 
 from mmibs.datasets.synthetic import make_synthetic_cityscapes, make_synthetic_vistas
+from mmibs.utils.panoptic_ids import rgb2id
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CS_THINGS = {24, 25, 26, 27, 28, 31, 32, 33}
@@ -29,8 +31,7 @@ def _tool(name):
 
 
 def _rgb2id(path):
-    rgb = np.asarray(Image.open(path).convert('RGB')).astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    return rgb2id(np.asarray(Image.open(path).convert('RGB')))
 
 
 def _bbox(mask):

@@ -2,7 +2,7 @@
 """Write the crop sampling index (images per category) of a COCO-panoptic json.
 
 For every category, the images with at least one non-crowd segment of it (things and stuff), as
-the released IBS code's ``prepare_*_sampling.py`` (ibs_method.md section 1.6). Read by
+the released IBS code's ``prepare_*_sampling.py`` (docs/data.md). Read by
 ``CropSamplingDataset(index_file=...)``, which can also compute it on the fly.
 
 Example::

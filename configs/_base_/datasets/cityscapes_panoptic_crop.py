@@ -1,6 +1,8 @@
-# Cityscapes panoptic, crop-based training: the baseline recipe of the IBS paper (ibs_method.md
-# section 5.6): random resize by 0.5-2.0 of 2048x1024, a 512x1024 crop containing the centre of a
-# random thing box (RandomCropWithInstance), horizontal flip. Test at full resolution (2048x1024).
+# Cityscapes panoptic, crop-based training as in the released Panoptic FCN-IBS configs: random
+# resize by 0.5-2.0 of 2048x1024 (short side 512-2048), a 512x1024 crop containing the centre of
+# the box of a random thing segment, crowd regions included (RandomCropWithInstance), the thing
+# instances left empty by the crop dropped (FilterEmptyInstances), horizontal flip. Test at full
+# resolution (2048x1024). See docs/data.md.
 # Data: tools/dataset_converters/cityscapes_panoptic.py (labelId categories, string image ids).
 dataset_type = 'CityscapesPanopticDataset'
 data_root = 'data/cityscapes/'
@@ -9,17 +11,18 @@ crop_size = (512, 1024)  # (h, w)
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
     dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='things', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape'))
 ]

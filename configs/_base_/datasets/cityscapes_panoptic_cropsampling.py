@@ -1,21 +1,23 @@
-# Cityscapes panoptic with crop sampling (ibs_method.md section 1.6, Decision 5): each item is a
-# pair of 512x1024 crops of one uniformly drawn category at a shared target scale s in
-# {32, ..., 512}; things are resized so that sqrt(box area) = s (short side kept in [512, 3096],
-# long side <= 6192, the released values), stuff gets the ordinary 0.5-2.0 resize; each crop
-# contains the centre of its sampled segment. pair_collate puts the two crops of an item at batch
-# indices 2k and 2k+1, so `batch_size` counts pairs: 1 pair = 2 images per GPU.
+# Cityscapes panoptic with crop sampling (docs/data.md): each item is a pair of 512x1024 crops of
+# one uniformly drawn category at a shared target scale s in {32, ..., 512}; things are resized so
+# that sqrt(box area) = s (short side kept in [512, 3096], long side <= 6192, the released
+# values), stuff gets the ordinary 0.5-2.0 resize; each crop contains the centre of its sampled
+# segment (crowd regions can be drawn, as released); thing instances left empty by the crop are
+# dropped. pair_collate puts the two crops of an item at batch indices 2k and 2k+1, so
+# `batch_size` counts pairs: 1 pair = 2 images per GPU.
 _base_ = ['./cityscapes_panoptic_crop.py']
 
 crop_size = (512, 1024)  # (h, w)
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args={{_base_.backend_args}}),
     dict(type='ResizeToSegmentScale', side_min=512, side_max=3096, overall_max=6192,
          stuff_resize=dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0),
                            keep_ratio=True)),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='sampled_segment', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',

@@ -1,27 +1,31 @@
-# Mapillary Vistas v1.2 panoptic (65 classes, 37 things), crop-based training as released
-# (ibs_method.md section 5.6): short side uniform in [1024, 2048] (long side <= 4096), a 1024x1024
-# crop containing the centre of a random thing box, horizontal flip. Test as the released
-# configs: short side 2048, long side at most 2048.
+# Mapillary Vistas v1.2 panoptic (65 classes, 37 things), crop-based training as in the released
+# Panoptic FCN-IBS configs: short side drawn from 1024, 1152, ..., 2048 (long side <= 4096), a
+# 1024x1024 crop containing the centre of the box of a random thing segment, crowd regions
+# included, the thing instances left empty by the crop dropped, horizontal flip. Test as the
+# released configs: short side 2048, long side at most 2048. See docs/data.md.
 # Data: tools/dataset_converters/mapillary_vistas_panoptic.py.
 dataset_type = 'MapillaryVistasPanopticDataset'
 data_root = 'data/mapillary_vistas/'
 backend_args = None
 crop_size = (1024, 1024)  # (h, w)
+# INPUT.MIN_SIZE_TRAIN of the release, sampled as "choice"
+short_edges = (1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048)
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
-    dict(type='RandomShortestEdgeResize', short_edge_range=(1024, 2048), max_size=4096),
+    dict(type='RandomShortestEdgeResize', short_edge_choices=short_edges, max_size=4096),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='things', recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterEmptyInstances'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='ResizeShortestEdge', scale=2048, max_size=2048),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))

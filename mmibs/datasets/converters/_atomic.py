@@ -44,14 +44,3 @@ def atomic_output_dir(path: str) -> Iterator[str]:
     os.rename(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def load_json(path: str) -> dict:
-    """Read a json file; a missing or malformed file raises an error naming it."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: file not found')
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except ValueError as err:  # json.JSONDecodeError
-        raise ValueError(f'{path}: not a valid json file ({err})') from err

@@ -3,7 +3,7 @@
 
 The conversion itself is cityscapesscripts' own ``createPanopticImgs.convert2panoptic`` (labelId
 category ids, crowd = thing pixels without an instance id, ``ignoreInEval`` classes dropped to
-void). Its output is then fixed for mmdet (``openmmlab_stack.md`` §1.3):
+void). Its output is then fixed for mmdet (``docs/data.md``):
 
 * ``images[].file_name`` becomes the real image path relative to ``leftImg8bit/<split>/``
   (``<city>/<id>_leftImg8bit.png``; cityscapesscripts writes ``<id>_gtFine_leftImg8bit.png``);
@@ -30,16 +30,13 @@ import shutil
 import tempfile
 from typing import Dict, Sequence, Tuple
 
+from mmengine.utils import track_iter_progress
 from PIL import Image
 
-from ._atomic import atomic_output_dir, atomic_write_json, load_json
+from ..utils import load_json, things_first
+from ._atomic import atomic_output_dir, atomic_write_json
 
 _INSTANCE_SUFFIX = '_gtFine_instanceIds.png'
-
-
-def _progress(total: int, enabled: bool):
-    from mmengine.utils import ProgressBar
-    return ProgressBar(total) if enabled and total > 0 else None
 
 
 def check_cityscapes_split(root: str,
@@ -63,8 +60,7 @@ def check_cityscapes_split(root: str,
     if not files:
         raise FileNotFoundError(f'{gt_dir}: no */*{_INSTANCE_SUFFIX} files')
     images = {}
-    bar = _progress(len(files), show_progress)
-    for path in files:
+    for path in track_iter_progress(files) if show_progress else files:
         city = osp.basename(osp.dirname(path))
         image_id = osp.basename(path)[:-len(_INSTANCE_SUFFIX)]
         img_path = osp.join(root, 'leftImg8bit', split, city, f'{image_id}_leftImg8bit.png')
@@ -84,8 +80,6 @@ def check_cityscapes_split(root: str,
         if size != img_size:
             raise ValueError(f'{path}: size {size} differs from its image {img_path} {img_size}')
         images[image_id] = (city, size)
-        if bar is not None:
-            bar.update()
     return images
 
 
@@ -117,9 +111,7 @@ def fix_panoptic_json(data: dict, images: Dict[str, Tuple[str, Tuple[int, int]]]
             raise ValueError(f'{source}: image id {image["id"]!r} has no checked raw file')
         city, _ = images[image['id']]
         image['file_name'] = f'{city}/{image["id"]}_leftImg8bit.png'
-    ordered = sorted(data['categories'], key=lambda c: c['id'])
-    data['categories'] = ([c for c in ordered if c['isthing']] +
-                          [c for c in ordered if not c['isthing']])
+    data['categories'] = things_first(data['categories'])
     return data
 
 

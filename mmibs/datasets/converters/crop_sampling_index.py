@@ -1,10 +1,12 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The crop sampling index: for each category, the images that contain it (``ibs_method.md`` §1.6).
+"""The crop sampling index: for each category, the images that contain it (``docs/data.md``).
 
 The released IBS code prepares ``images_per_class_train.json`` offline (``prepare_cityscapes_
 sampling.py``): for every category id, the training images holding at least one *non-crowd*
 segment of it, things and stuff alike. :class:`mmibs.datasets.CropSamplingDataset` reads this
-file when given one (it can also compute the same index from the dataset it wraps).
+file when given one (it can also compute the same index from the dataset it wraps); the segment
+a crop is centred on is then drawn among all segments of the category in the image, crowd
+regions included (``CropSamplingDataset(include_crowd=True)``), as released.
 
 File format::
 
@@ -15,7 +17,8 @@ File format::
 """
 from typing import Dict, List
 
-from ._atomic import atomic_write_json, load_json
+from ..utils import load_json
+from ._atomic import atomic_write_json
 
 
 def build_crop_sampling_index(panoptic: dict, source: str = '') -> dict:

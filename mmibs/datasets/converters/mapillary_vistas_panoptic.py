@@ -27,10 +27,13 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.utils import track_iter_progress, track_parallel_progress, track_progress
 from PIL import Image
 
+from mmibs.utils.panoptic_ids import rgb2id
 from ..mapillary_vistas_panoptic import check_vistas_version
-from ._atomic import atomic_write_json, load_json
+from ..utils import load_json, things_first
+from ._atomic import atomic_write_json
 
 SPLIT_NAMES = {'training': 'train', 'validation': 'val', 'testing': 'test'}
 _JSON_NAMES = {'v1.2': 'panoptic_2018.json', 'v2.0': 'panoptic_2020.json'}
@@ -72,8 +75,8 @@ def check_vistas_split(root: str, split: str, version: str, show_progress: bool 
     orphans = [i for i in anns if i not in image_ids]
     if orphans:
         raise ValueError(f'{json_path}: annotations of unknown images {orphans[:5]}')
-    bar = _progress(len(data['images']), show_progress)
-    for img in data['images']:
+    images = data['images']
+    for img in track_iter_progress(images) if show_progress else images:
         img_path = osp.join(img_dir, img['file_name'])
         if not osp.isfile(img_path):
             raise FileNotFoundError(f'{img_path}: image not found (listed in {json_path})')
@@ -83,26 +86,7 @@ def check_vistas_split(root: str, split: str, version: str, show_progress: bool 
         png = osp.join(png_dir, ann['file_name'])
         if not osp.isfile(png):
             raise FileNotFoundError(f'{png}: panoptic PNG not found (listed in {json_path})')
-        if bar is not None:
-            bar.update()
     return dict(json=data, json_path=json_path, png_dir=png_dir, img_dir=img_dir)
-
-
-def _progress(total: int, enabled: bool):
-    from mmengine.utils import ProgressBar
-    return ProgressBar(total) if enabled and total > 0 else None
-
-
-def things_first(categories: List[dict]) -> List[dict]:
-    """Categories reordered things first, then stuff, each by id."""
-    ordered = sorted(categories, key=lambda c: c['id'])
-    return [c for c in ordered if c['isthing']] + [c for c in ordered if not c['isthing']]
-
-
-def rgb2id(rgb: np.ndarray) -> np.ndarray:
-    """COCO-panoptic decoding: (H, W, 3) uint8 RGB -> (H, W) int64 id = R + 256 G + 256^2 B."""
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
 
 
 def instances_of_image(args: Tuple[str, dict, Dict[int, dict]]) -> List[dict]:
@@ -144,7 +128,6 @@ def instances_of_image(args: Tuple[str, dict, Dict[int, dict]]) -> List[dict]:
 
 def instance_json(checked: dict, nproc: int = 1, show_progress: bool = False) -> dict:
     """Build the COCO instance json of a checked split (thing categories, things-first order)."""
-    from mmengine.utils import track_parallel_progress, track_progress
     data = checked['json']
     categories = {c['id']: c for c in data['categories']}
     tasks = [(osp.join(checked['png_dir'], a['file_name']), a, categories)

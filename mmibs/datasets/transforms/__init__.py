@@ -1,11 +1,13 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
+from .color_aug_ssd import ColorAugSSDTransform
 from .crop_sampling import ResizeToSegmentScale, segment_scale_ratio
-from .panoptic_annotation_check import check_panoptic_png
-from .random_crop_with_instance import RandomCropWithInstance
+from .filtering import FilterEmptyInstances
+from .loading import LoadCheckedPanopticAnnotations, check_panoptic_png
+from .random_crop_with_instance import RandomCropWithInstance, current_boxes
 from .resize import RandomShortestEdgeResize
 
 __all__ = [
+    'ColorAugSSDTransform', 'FilterEmptyInstances', 'LoadCheckedPanopticAnnotations',
     'RandomCropWithInstance', 'RandomShortestEdgeResize', 'ResizeToSegmentScale',
-    'segment_scale_ratio', 'check_panoptic_png'
+    'check_panoptic_png', 'current_boxes', 'segment_scale_ratio'
 ]

@@ -1,7 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Crop sampling's resize: scale the image so the sampled thing has a target size.
 
-Crop sampling (``ibs_method.md`` §1.6, Decision 5) draws a category, a target scale s in
+Crop sampling (``docs/data.md``) draws a category, a target scale s in
 {32, 64, 128, 256, 512} and, for each of two crops, an image and a segment of that category. A
 thing is resized so that the square root of its box area becomes s, within the dataset's limits;
 a stuff segment gets the ordinary training resize.

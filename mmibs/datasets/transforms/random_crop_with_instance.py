@@ -1,19 +1,46 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """A random crop that always contains the centre of one chosen segment box.
 
-The released Panoptic FCN / Mask2Former IBS configs crop with detectron2's
-``RandomCropWithInstance`` (``ibs_method.md`` §1.6, §5.6): the crop offset is uniform among the
-offsets whose window contains the centre of a randomly chosen instance box. The baseline uses all
-thing boxes; crop sampling uses only the box of the sampled segment.
+The released Panoptic FCN / Mask2Former IBS configs crop with their own ``RandomCropWithInstance``
+(``data/*/augmentations.py`` in Panoptic FCN-IBS, ``dataset_mappers/augmentations.py`` in
+Mask2Former-IBS): the crop offset is drawn among the offsets whose window contains the centre of a
+randomly chosen box. The baseline draws among the boxes of all thing segments, crowd regions
+included; crop sampling uses only the box of the sampled segment (see ``docs/data.md``).
 """
 from typing import Optional, Tuple
 
 import numpy as np
 from mmcv.transforms.utils import cache_randomness
 from mmdet.datasets.transforms import RandomCrop
-from mmdet.structures.bbox import autocast_box_type
+from mmdet.structures.bbox import HorizontalBoxes, autocast_box_type
 
 from mmibs.registry import TRANSFORMS
+
+
+def current_boxes(boxes: np.ndarray, results: dict) -> np.ndarray:
+    """Map boxes from original image pixels to the current image of ``results``.
+
+    Uses ``results['homography_matrix']``, which mmdet's geometric transforms (Resize,
+    RandomFlip, RandomCrop) keep up to date; without it the image must still have its original
+    size.
+
+    Args:
+        boxes (np.ndarray): Boxes xyxy in original pixels, shape (N, 4).
+        results (dict): The pipeline dict.
+
+    Returns:
+        np.ndarray: float32 boxes xyxy in current pixels, shape (N, 4).
+    """
+    boxes = HorizontalBoxes(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+    matrix = results.get('homography_matrix', None)
+    if matrix is None:
+        if tuple(results['img'].shape[:2]) != tuple(results['ori_shape'][:2]):
+            raise KeyError('results has no "homography_matrix" although the image was resized '
+                           f'from {results["ori_shape"]} to {results["img"].shape[:2]}; resize '
+                           "with mmdet's transforms, which record it")
+        return boxes.numpy()
+    boxes.project_(np.asarray(matrix, dtype=np.float32))  # corners mapped, then min/max
+    return boxes.numpy()
 
 
 @TRANSFORMS.register_module()
@@ -33,9 +60,13 @@ class RandomCropWithInstance(RandomCrop):
     - gt_masks (BitmapMasks | PolygonMasks) (optional)
     - gt_ignore_flags (bool) (optional)
     - gt_seg_map (np.uint8) (optional)
+    - segments_info (list[dict]) (optional): with ``include_crowd``, the crowd segments'
+      ``bbox`` (xyxy, original pixels) of mmibs' panoptic datasets are candidates too
+    - homography_matrix (np.ndarray) (optional): maps original to current pixels (written by
+      mmdet's Resize / RandomFlip / RandomCrop); used for boxes that only the data info holds
     - crop_sampling (dict) (``box_source='sampled_segment'`` only): ``is_thing``,
-      ``instance_index`` (its row in gt_bboxes) and ``label``, as set by
-      :class:`mmibs.datasets.CropSamplingDataset`
+      ``instance_index`` (its row in gt_bboxes, -1 for stuff and crowd), ``bbox`` and
+      ``label``, as set by :class:`mmibs.datasets.CropSamplingDataset`
 
     Modified Keys:
 
@@ -56,12 +87,17 @@ class RandomCropWithInstance(RandomCrop):
             512 x 1024 crop is ``(1024, 512)``.
         crop_type (str): mmdet's crop types ('absolute', 'absolute_range', 'relative',
             'relative_range'). Defaults to 'absolute'.
-        box_source (str): ``'things'``: the candidate boxes are all non-ignored ``gt_bboxes``
-            (the baseline); ``'sampled_segment'``: only the box of ``results['crop_sampling']``'s
+        box_source (str): ``'things'``: the candidate boxes are the ``gt_bboxes`` (the
+            baseline); ``'sampled_segment'``: only the box of ``results['crop_sampling']``'s
             segment (a thing's box, or the box of a stuff class's pixels in ``gt_seg_map``).
             Defaults to 'things'.
-        min_box_area (float): Candidate boxes need at least this area in pixels (the reference's
-            ``MINIMUM_INST_AREA`` 1). Defaults to 1.
+        include_crowd (bool): With ``box_source='things'``, crowd regions are candidates too:
+            ignored ``gt_bboxes`` (mmdet's crowd instances) and the crowd segments of
+            ``segments_info``, as the releases draw among all thing segments. False keeps only
+            non-ignored ``gt_bboxes``. Defaults to True.
+        min_box_area (float): Candidate boxes need at least this area in current pixels. The
+            releases use every box (their ``MINIMUM_INST_AREA: 1`` only selects this crop over
+            a uniform one). Defaults to 0.
         allow_negative_crop (bool): Keep crops without any box (stuff-only crops are useful in
             panoptic training). Defaults to True.
         recompute_bbox (bool): Recompute boxes from the cropped masks. Defaults to False.
@@ -72,7 +108,8 @@ class RandomCropWithInstance(RandomCrop):
                  crop_size: tuple,
                  crop_type: str = 'absolute',
                  box_source: str = 'things',
-                 min_box_area: float = 1.0,
+                 include_crowd: bool = True,
+                 min_box_area: float = 0.0,
                  allow_negative_crop: bool = True,
                  recompute_bbox: bool = False,
                  bbox_clip_border: bool = True) -> None:
@@ -86,6 +123,7 @@ class RandomCropWithInstance(RandomCrop):
             raise ValueError(f'{type(self).__name__}: box_source must be "things" or '
                              f'"sampled_segment", got {box_source!r}')
         self.box_source = box_source
+        self.include_crowd = include_crowd
         self.min_box_area = min_box_area
         self._offset: Optional[Tuple[int, int]] = None
 
@@ -93,14 +131,17 @@ class RandomCropWithInstance(RandomCrop):
         """Candidate boxes (N, 4) xyxy in current image pixels."""
         if self.box_source == 'sampled_segment':
             return self._sampled_segment_box(results)
-        if results.get('gt_bboxes', None) is None:
-            return np.zeros((0, 4), dtype=np.float32)
-        boxes = results['gt_bboxes'].numpy()
-        keep = np.ones(len(boxes), dtype=bool)
-        if results.get('gt_ignore_flags', None) is not None:
-            keep &= ~results['gt_ignore_flags'].astype(bool)
+        boxes = np.zeros((0, 4), dtype=np.float32)
+        if results.get('gt_bboxes', None) is not None:
+            boxes = results['gt_bboxes'].numpy()
+            if results.get('gt_ignore_flags', None) is not None and not self.include_crowd:
+                boxes = boxes[~results['gt_ignore_flags'].astype(bool)]
+        if self.include_crowd:
+            crowd = [s['bbox'] for s in results.get('segments_info', ()) if s.get('iscrowd')]
+            if crowd:
+                boxes = np.concatenate([boxes, current_boxes(np.asarray(crowd), results)])
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        return boxes[keep & (areas >= self.min_box_area)]
+        return boxes[areas >= self.min_box_area]
 
     def _sampled_segment_box(self, results: dict) -> np.ndarray:
         info = results.get('crop_sampling')
@@ -108,10 +149,12 @@ class RandomCropWithInstance(RandomCrop):
             raise KeyError(f'{type(self).__name__}(box_source="sampled_segment") needs '
                            'results["crop_sampling"]; build the pipeline inside a '
                            'CropSamplingDataset')
-        if info['is_thing']:
+        if info['is_thing'] and info['instance_index'] >= 0:
             # Its row in gt_bboxes has gone through every earlier geometric transform.
             box = results['gt_bboxes'].numpy()[info['instance_index']]
             return box[None]
+        if info['is_thing']:  # a crowd region: no gt_bboxes row, its json box mapped
+            return current_boxes(np.asarray([info['bbox']]), results)
         ys, xs = np.nonzero(results['gt_seg_map'] == info['label'])
         if ys.size == 0:  # the stuff region vanished (resized below a pixel)
             return np.zeros((0, 4), dtype=np.float32)
@@ -161,6 +204,7 @@ class RandomCropWithInstance(RandomCrop):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(crop_size={self.crop_size}, '
                 f'crop_type={self.crop_type}, box_source={self.box_source}, '
+                f'include_crowd={self.include_crowd}, '
                 f'min_box_area={self.min_box_area}, '
                 f'allow_negative_crop={self.allow_negative_crop}, '
                 f'recompute_bbox={self.recompute_bbox}, '

@@ -1,10 +1,11 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Shortest-edge resize with a random target, as the Mapillary Vistas recipe needs.
+"""Shortest-edge resize with a random target, as the released Mapillary Vistas recipes do it.
 
-mmdet's ``ResizeShortestEdge`` takes a fixed short edge and ``RandomResize`` samples the long and
-short edges of a target box independently, so neither gives "short edge uniform in [1024, 2048]"
-(detectron2's ``ResizeShortestEdge(sample_style='range')``, used by the released Mapillary
-configs; ``ibs_method.md`` §5.6).
+detectron2's ``ResizeShortestEdge`` draws the short edge from a list (``sample_style='choice'``:
+Panoptic FCN-IBS on Vistas picks from 1024, 1152, ..., 2048; Mask2Former from
+``int(x * 0.1 * S)``, x = 5..20) or from an integer range (``'range'``), then caps the long edge.
+mmdet's ``ResizeShortestEdge`` takes a fixed short edge (its output shape is detectron2's
+formula); this transform draws the short edge first.
 """
 from typing import Optional, Sequence
 

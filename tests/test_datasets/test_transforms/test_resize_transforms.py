@@ -38,6 +38,37 @@ def test_random_shortest_edge_resize():
         RandomShortestEdgeResize()
 
 
+def _detectron2_shape(h, w, short, max_size):
+    """detectron2's ResizeShortestEdge.get_output_shape, written out: (new h, new w)."""
+    scale = short / min(h, w)
+    new_h, new_w = (short, scale * w) if h < w else (scale * h, short)
+    if max(new_h, new_w) > max_size:
+        scale = max_size / max(new_h, new_w)
+        new_h, new_w = new_h * scale, new_w * scale
+    return int(new_h + 0.5), int(new_w + 0.5)
+
+
+@pytest.mark.parametrize('hw', [(3000, 4000), (4000, 3000), (1536, 2048), (600, 3264), (2448, 3264),
+                                (719, 1280)])
+def test_short_edge_choices_follow_the_release(hw):
+    """The Vistas recipe: short side from 1024, 1152, ..., 2048, long side <= 4096, each choice
+    giving detectron2's output shape (the released Panoptic FCN-IBS Vistas configs)."""
+    choices = tuple(range(1024, 2049, 128))
+    transform = RandomShortestEdgeResize(short_edge_choices=choices, max_size=4096)
+    h, w = hw
+    np.random.seed(0)
+    seen = {}
+    for _ in range(200):
+        results = _results(h // 8, w // 8)  # small arrays; the shape formula is checked below
+        short = transform._random_short_edge()
+        seen[short] = seen.get(short, 0) + 1
+        assert transform._get_output_shape(np.zeros((h, w)), short)[::-1] == \
+            _detectron2_shape(h, w, short, 4096)
+    assert set(seen) == set(choices)  # only and every release choice
+    out = transform(results)
+    assert out['img'].shape[:2] in {_detectron2_shape(h // 8, w // 8, s, 4096) for s in choices}
+
+
 def _naive_ratio(bw, bh, h, w, s, lo, hi, top):
     r = s / math.sqrt(bw * bh)
     r = min(max(r, lo / min(h, w)), hi / min(h, w))

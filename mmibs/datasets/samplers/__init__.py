@@ -1,3 +1,0 @@
-# Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
-__all__ = []
