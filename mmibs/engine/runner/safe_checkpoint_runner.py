@@ -6,11 +6,11 @@ and ``tools/test.py`` build the runner from the ``RUNNERS`` registry whenever a 
 """
 from typing import Callable, Dict, Optional, Union
 
-from mmdet.registry import RUNNERS  # mmibs.registry has no RUNNERS yet
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmengine.registry import RUNNERS
 from mmengine.runner.priority import Priority
 
 from mmibs.registry import HOOKS
@@ -19,6 +19,9 @@ from ..checkpoint_safety import (MIN_MATCHED_FRACTION, check_checkpoint_fits_mod
 from ..hooks.atomic_checkpoint_hook import AtomicCheckpointHook
 
 
+# Registered in mmengine's root RUNNERS (unlike mmibs' other modules, which go into mmdet's):
+# tools build runners from it before any default scope exists (mmdet's tools/train.py uses the
+# root registry), and mmdet's RUNNERS finds it there too.
 @RUNNERS.register_module()
 class SafeCheckpointRunner(Runner):
     """mmengine's :class:`~mmengine.runner.Runner` whose checkpoints are safe to write and to load.
