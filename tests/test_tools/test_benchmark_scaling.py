@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""tools/analysis_tools/benchmark_scaling.py at toy sizes (issue 7, item 6): its naive IBS equals
+"""tools/analysis_tools/benchmark_scaling.py at toy sizes: its naive IBS equals
 IBSLoss, one run prints samples/s for 1 and 2 gloo processes and the scaling ratio, and the
 memory measurement reports a peak. About 30 s wall time (4 fresh processes start)."""
 import importlib.util
@@ -48,7 +48,7 @@ def test_scaling_and_memory_tables():
         sys.executable, TOOL, '--procs', '1', '2', '--size', '64', '128', '--warmup', '0',
         '--iters', '1', '--no-memory'
     ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     out = proc.stdout
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     rates = {
