@@ -74,8 +74,8 @@ def history_buffers_without_methods(checkpoint: dict) -> dict:
     Replaces each buffer under ``checkpoint['message_hub']['log_scalars']`` (mmengine's
     ``MessageHub.state_dict`` hands out deep copies) by a copy that pickles its data only: the
     pickle holds the ``HistoryBuffer`` class, numpy arrays and ints, no ``getattr``. The copies are
-    still ``HistoryBuffer`` s; the class is not changed. Loading runs ``HistoryBuffer.__setstate__``,
-    which registers the default statistics methods again.
+    still ``HistoryBuffer`` s; the class is not changed. Loading runs
+    ``HistoryBuffer.__setstate__``, which registers the default statistics methods again.
 
     Args:
         checkpoint (dict): The checkpoint about to be saved; changed in place.

@@ -32,9 +32,8 @@ __all__ = ['accelerator_available', 'init_cpu_dist', 'setup_cpu_distributed']
 
 
 def accelerator_available() -> bool:
-    """Whether torch sees a device mmengine's launchers and AMP wrapper support (GPU/NPU/MLU/MUSA)."""
-    return (is_cuda_available() or is_npu_available() or is_mlu_available()
-            or is_musa_available())
+    """Whether torch sees a GPU, NPU, MLU or MUSA device (mmengine's launchers and AMP use them)."""
+    return (is_cuda_available() or is_npu_available() or is_mlu_available() or is_musa_available())
 
 
 @contextmanager

@@ -22,7 +22,7 @@ trust).
 """
 import torch
 
-# Filled in by allow_mmengine_checkpoint_globals(): what was allow-listed, for tests and the curious.
+# Filled in by allow_mmengine_checkpoint_globals(): what was allow-listed (for tests).
 ALLOWED_GLOBALS: tuple = ()
 
 

@@ -230,20 +230,26 @@ def test_runner_saves_checkpoints_atomically(tmp_path, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(os, 'fsync', _interrupted_fsync)
         with pytest.raises(KeyboardInterrupt):
-            runner.save_checkpoint(out_dir, 'iter_1.pth', by_epoch=False, save_optimizer=False,
-                                   save_param_scheduler=False)
+            runner.save_checkpoint(
+                out_dir,
+                'iter_1.pth',
+                by_epoch=False,
+                save_optimizer=False,
+                save_param_scheduler=False)
     assert os.listdir(out_dir) == ['iter_1.pth']
     with open(path, 'rb') as f:
         assert f.read() == b'old'
-    runner.save_checkpoint(out_dir, 'iter_1.pth', by_epoch=False, save_optimizer=False,
-                           save_param_scheduler=False)
+    runner.save_checkpoint(
+        out_dir, 'iter_1.pth', by_epoch=False, save_optimizer=False, save_param_scheduler=False)
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     assert ckpt['state_dict'].keys() == _Wrapped().state_dict().keys()
 
 
 def test_runner_builds_atomic_checkpoint_hook_for_checkpoint_hook(tmp_path):
-    runner = _runner(tmp_path, 'hook_swap',
-                     default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3)))
+    runner = _runner(
+        tmp_path,
+        'hook_swap',
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3)))
     hooks = [h for h in runner.hooks if type(h).__name__.endswith('CheckpointHook')]
     assert [type(h) for h in hooks] == [AtomicCheckpointHook]
     assert hooks[0].interval == 3

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""``AtomicCheckpointHook``: mmengine's ``CheckpointHook`` whose ``last_checkpoint`` write is atomic."""
+"""``AtomicCheckpointHook``: mmengine's ``CheckpointHook`` with an atomic ``last_checkpoint``."""
 import os.path as osp
 
 from mmengine.dist import is_main_process

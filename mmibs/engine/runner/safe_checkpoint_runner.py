@@ -1,16 +1,17 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """``SafeCheckpointRunner``: mmengine's runner with safe checkpoints, chosen by name in a config.
 
-``configs/_base_/default_runtime.py`` sets ``runner_type='SafeCheckpointRunner'``; ``tools/train.py``
-and ``tools/test.py`` build the runner from the ``RUNNERS`` registry whenever a config names one.
+``configs/_base_/default_runtime.py`` sets ``runner_type='SafeCheckpointRunner'``;
+``tools/train.py`` and ``tools/test.py`` build the runner from the ``RUNNERS`` registry whenever a
+config names one.
 """
 from typing import Callable, Dict, Optional, Union
 
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
 from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 from mmengine.runner.priority import Priority
 
 from mmibs.registry import HOOKS
