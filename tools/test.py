@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Evaluate a checkpoint with the MMEngine runner (mmdet's tools/test.py, with mmibs imported first).
+"""Evaluate a checkpoint with the MMEngine runner (mmdet's tools/test.py, mmibs imported first).
 
 The runner is the one the config names with ``runner_type`` (``SafeCheckpointRunner`` in mmibs'
 configs: it refuses a checkpoint of another architecture). With ``--launcher`` on a machine
