@@ -75,7 +75,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     runner.
 
     Args:
-        cfg (Config): The full config; ``model_wrapper_cfg`` may be set in place.
+        cfg (Config): The full config; ``model_wrapper_cfg`` and ``env_cfg.dist_cfg.backend``
+            may be set in place.
 
     Returns:
         bool: Whether anything was set up (False with an accelerator or no launcher).
@@ -90,6 +91,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
             f"setup_cpu_distributed: no GPU; using the 'gloo' backend instead of {backend!r} "
             '(env_cfg.dist_cfg.backend)',
             logger='current')
+        # the runner logs and dumps the config: let it name the backend in use
+        cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
     if not is_distributed():
         init_cpu_dist(launcher, backend='gloo', **dist_cfg)
 

@@ -42,6 +42,7 @@ def test_cpu_launcher_starts_gloo_and_wraps_without_device_ids(monkeypatch):
     try:
         assert setup_cpu_distributed(cfg)
         assert dist.is_initialized() and dist.get_backend() == 'gloo'
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'  # what the runner logs and dumps
         assert torch.cuda.set_device is set_device  # switched off only during init_dist
         assert cfg.model_wrapper_cfg.device_ids is None
         # Runner.wrap_model passes device_ids as a default argument: the config's None wins

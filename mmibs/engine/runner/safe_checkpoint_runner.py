@@ -5,7 +5,7 @@
 ``tools/train.py`` and ``tools/test.py`` build the runner from the ``RUNNERS`` registry whenever a
 config names one.
 """
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook, Hook
@@ -48,6 +48,8 @@ class SafeCheckpointRunner(Runner):
 
     #: Least share of the model's state entries a loaded checkpoint must provide.
     min_matched_fraction: float = MIN_MATCHED_FRACTION
+    # (path, revise_keys) while load_checkpoint runs, for the check in call_hook
+    _loading: Optional[Tuple[str, list]] = None
 
     # ------------------------------------------------------------------------------------------
     # loading
@@ -64,12 +66,12 @@ class SafeCheckpointRunner(Runner):
             RuntimeError: When the checkpoint does not fit the model (the message names
                 ``filename``).
         """
-        self._mmibs_loading = (str(filename), revise_keys)
+        self._loading = (str(filename), revise_keys)
         try:
             return super().load_checkpoint(
                 filename, map_location=map_location, strict=strict, revise_keys=revise_keys)
         finally:
-            self._mmibs_loading = None
+            self._loading = None
 
     def call_hook(self, fn_name: str, **kwargs) -> None:
         """Call the hooks, then check a loaded checkpoint / clean a checkpoint to save.
@@ -79,8 +81,8 @@ class SafeCheckpointRunner(Runner):
         the model / writing it; the runner acts on it there, after every hook.
         """
         super().call_hook(fn_name, **kwargs)
-        if fn_name == 'after_load_checkpoint' and getattr(self, '_mmibs_loading', None):
-            source, revise_keys = self._mmibs_loading
+        if fn_name == 'after_load_checkpoint' and self._loading is not None:
+            source, revise_keys = self._loading
             model = self.model.module if is_model_wrapper(self.model) else self.model
             check_checkpoint_fits_model(model, kwargs['checkpoint'], revise_keys, source,
                                         self.min_matched_fraction)
