@@ -1,9 +1,13 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """mmibs: Intra-Batch Supervision for panoptic segmentation, an MMDetection 3.x extension.
 
-Importing mmibs checks the OpenMMLab versions, applies the compatibility fixes of
-:mod:`mmibs.utils.compat` and registers every mmibs module into mmdet's registries, so a config
-only needs ``custom_imports=dict(imports=['mmibs'], allow_failed_imports=False)``.
+Importing mmibs checks the OpenMMLab versions, registers every mmibs module into mmdet's
+registries (so a config only needs ``custom_imports=dict(imports=['mmibs'],
+allow_failed_imports=False)``) and adds mmengine's checkpoint contents to torch's ``weights_only``
+allow-list (:mod:`mmibs.utils.compat`). It replaces no attribute of mmengine, mmdet or torch:
+behaviours beyond mmdet's are components a config or a tool chooses by name (e.g.
+``runner_type='SafeCheckpointRunner'``, ``mmibs.engine.setup_cpu_distributed``); see
+``docs/engine.md``.
 """
 import mmcv
 import mmdet
@@ -14,8 +18,11 @@ from .version import __version__, version_info
 
 mmcv_minimum_version = '2.1.0'
 mmcv_maximum_version = '2.2.0'
-mmengine_minimum_version = '0.10.0'
-mmengine_maximum_version = '1.0.0'
+# SafeCheckpointRunner / AtomicCheckpointHook override internals of mmengine 0.10.7 (the
+# checkpoint hook's _save_checkpoint_with_step, HistoryBuffer's pickled state): the range is the
+# release they were verified with.
+mmengine_minimum_version = '0.10.7'
+mmengine_maximum_version = '0.10.8'
 mmdet_minimum_version = '3.3.0'
 mmdet_maximum_version = '3.4.0'
 
@@ -32,10 +39,10 @@ _check_version('mmengine', mmengine.__version__, mmengine_minimum_version,
                mmengine_maximum_version)
 _check_version('mmdet', mmdet.__version__, mmdet_minimum_version, mmdet_maximum_version)
 
-# Compatibility first: it must run before anything loads a checkpoint.
-from .utils import compat  # noqa: E402
+# Adds to torch's weights_only allow-list only (before anything loads a checkpoint).
+from .utils.compat import allow_mmengine_checkpoint_globals  # noqa: E402
 
-compat.apply()
+allow_mmengine_checkpoint_globals()
 
 # Registration-only imports: each subpackage registers its modules into mmdet's registries.
 from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401

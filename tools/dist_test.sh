@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi-GPU evaluation through torchrun.
+# Multi-GPU (or multi-process CPU, with the gloo backend) evaluation through torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 CONFIG=$1
 CHECKPOINT=$2

@@ -1,20 +1,26 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Evaluate a checkpoint with the MMEngine runner (mmdet's tools/test.py, with mmibs imported first)."""
+"""Evaluate a checkpoint with the MMEngine runner (mmdet's tools/test.py, mmibs imported first).
+
+The runner is the one the config names with ``runner_type`` (``SafeCheckpointRunner`` in mmibs'
+configs: it refuses a checkpoint of another architecture). With ``--launcher`` on a machine
+without GPU the processes run on the CPU with the gloo backend
+(:func:`mmibs.engine.setup_cpu_distributed`). mmdet's ``--tta`` is not offered: its
+``DetTTAModel`` merges boxes and cannot produce a panoptic result.
+"""
 import argparse
 import os
 import os.path as osp
-import warnings
-from copy import deepcopy
 
 import torch
-
-import mmibs  # noqa: F401  (registers mmibs modules, applies compatibility fixes)
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmdet.registry import RUNNERS
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+
+import mmibs  # noqa: F401  (registers mmibs modules, allow-lists mmengine checkpoint contents)
+from mmibs.engine import setup_cpu_distributed
 
 
 def parse_args():
@@ -47,7 +53,6 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument('--tta', action='store_true')
     # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
     # will pass the `--local-rank` parameter to `tools/train.py` instead
     # of `--local_rank`.
@@ -85,35 +90,8 @@ def main():
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
-    if args.tta:
-        if 'tta_model' not in cfg:
-            warnings.warn('Cannot find ``tta_model`` in config, we will set it as default.')
-            cfg.tta_model = dict(
-                type='DetTTAModel', tta_cfg=dict(nms=dict(type='nms', iou_threshold=0.5),
-                                                 max_per_img=100))
-        if 'tta_pipeline' not in cfg:
-            warnings.warn('Cannot find ``tta_pipeline`` in config, we will set it as default.')
-            test_data_cfg = cfg.test_dataloader.dataset
-            while 'dataset' in test_data_cfg:
-                test_data_cfg = test_data_cfg['dataset']
-            cfg.tta_pipeline = deepcopy(test_data_cfg.pipeline)
-            flip_tta = dict(
-                type='TestTimeAug',
-                transforms=[
-                    [
-                        dict(type='RandomFlip', prob=1.),
-                        dict(type='RandomFlip', prob=0.)
-                    ],
-                    [
-                        dict(
-                            type='PackDetInputs',
-                            meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                       'scale_factor', 'flip', 'flip_direction'))
-                    ],
-                ])
-            cfg.tta_pipeline[-1] = flip_tta
-        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    # CPU-only multi-process testing: gloo process group, DDP without device_ids
+    setup_cpu_distributed(cfg)
 
     # build the runner from config
     if 'runner_type' not in cfg:

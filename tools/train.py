@@ -1,8 +1,11 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Train a model with the MMEngine runner (mmdet's tools/train.py, with mmibs imported first).
 
-Importing mmibs before the config is read registers its modules and applies the checkpoint-loading fix of
-:mod:`mmibs.utils.compat`, which ``--resume`` and ``load_from`` need on torch >= 2.6.
+Importing mmibs before the config is read registers its modules (the runner a config names with
+``runner_type``, e.g. ``SafeCheckpointRunner``) and lets torch's safe loader read mmengine
+checkpoints (:mod:`mmibs.utils.compat`), which ``--resume`` and ``load_from`` need on torch >= 2.6.
+With ``--launcher`` on a machine without GPU the processes train on the CPU with the gloo backend
+(:func:`mmibs.engine.setup_cpu_distributed`).
 """
 import argparse
 import logging
@@ -11,12 +14,14 @@ import os.path as osp
 
 import torch
 
-import mmibs  # noqa: F401  (registers mmibs modules, applies compatibility fixes)
 from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+import mmibs  # noqa: F401  (registers mmibs modules, allow-lists mmengine checkpoint contents)
+from mmibs.engine import accelerator_available, setup_cpu_distributed
 
 
 def parse_args():
@@ -58,13 +63,6 @@ def parse_args():
     return args
 
 
-def _accelerator_available() -> bool:
-    """Whether mmengine's AmpOptimWrapper can run (it asserts one of these devices)."""
-    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                                 is_npu_available)
-    return (is_cuda_available() or is_npu_available() or is_mlu_available() or is_musa_available())
-
-
 def main():
     args = parse_args()
 
@@ -98,7 +96,8 @@ def main():
             assert optim_wrapper == 'OptimWrapper', (
                 '`--amp` is only supported when the optimizer wrapper type is '
                 f'`OptimWrapper` but got {optim_wrapper}.')
-            if _accelerator_available():
+            # mmengine's AmpOptimWrapper asserts one of GPU/NPU/MLU/MUSA
+            if accelerator_available():
                 cfg.optim_wrapper.type = 'AmpOptimWrapper'
                 cfg.optim_wrapper.loss_scale = 'dynamic'
             else:
@@ -123,6 +122,9 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+
+    # CPU-only multi-process training: gloo process group, DDP without device_ids
+    setup_cpu_distributed(cfg)
 
     # build the runner from config
     if 'runner_type' not in cfg:

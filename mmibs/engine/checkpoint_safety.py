@@ -1,63 +1,106 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Safer checkpoints for mmengine 0.10.7: atomic writes and a refusal of foreign checkpoints.
+"""Safer checkpoints: atomic writes, a refusal of foreign checkpoints, safe-loadable pickles.
 
-Applied by :func:`mmibs.utils.compat.apply` (so at ``import mmibs``):
+The pieces :class:`mmibs.engine.SafeCheckpointRunner` (``runner_type='SafeCheckpointRunner'``)
+and :class:`mmibs.engine.AtomicCheckpointHook` are made of; nothing here changes mmengine.
 
-1. **Atomic writes.** mmengine writes a checkpoint with ``LocalBackend.put`` (``open(path,
-   'wb')``) and the ``last_checkpoint`` pointer with a bare ``open(path, 'w')``. A run killed
-   during either write leaves a truncated file, which ``--resume`` then picks up. Here local
-   writes go to a temporary file in the same folder, are flushed to disk (``fsync``) and moved
-   into place with ``os.replace`` (atomic on POSIX and Windows): a reader sees the old file or
-   the new one, never a part. A kill can leave a hidden ``.<name>.*.tmp`` file behind, which
-   nothing reads.
-2. **Checkpoints of another architecture.** ``Runner.load_checkpoint`` (``load_from``,
-   ``--resume``, ``tools/test.py``) loads non-strictly: a checkpoint of another model only logs
-   the missing and unexpected keys, and testing then evaluates a randomly initialised network.
-   Here loading raises an error naming the file and a few keys when fewer than
-   ``MIN_MATCHED_FRACTION`` of the model's parameters and buffers are found in the checkpoint
-   with the right shape, in total or in any top-level component (``backbone``, ``neck``,
-   ``panoptic_head`` ...). The per-component rule matters: a Panoptic FCN and a Mask2Former on
-   the same ResNet share most entries by count (the backbone), yet the head of one is nothing of
-   the other. Partial loads above that share (a head with another number of classes) keep
-   mmengine's warnings.
+1. **Atomic writes** (:class:`AtomicLocalBackend`, registered as mmengine file backend
+   ``'atomic_local'``). mmengine's ``LocalBackend.put`` writes a checkpoint with ``open(path,
+   'wb')``; a run killed during the write leaves a truncated file, which ``--resume`` then picks
+   up. Here local writes go to a temporary file in the same folder, are flushed to disk (``fsync``)
+   and moved into place with ``os.replace`` (atomic on POSIX and Windows): a reader sees the old
+   file or the new one, never a part. A kill can leave a hidden ``.<name>.*.tmp`` file behind,
+   which nothing reads.
+2. **Checkpoints of another architecture** (:func:`check_checkpoint_fits_model`).
+   ``Runner.load_checkpoint`` (``load_from``, ``--resume``, ``tools/test.py``) loads non-strictly:
+   a checkpoint of another model only logs the missing and unexpected keys, and testing then
+   evaluates a randomly initialised network. The check raises an error naming the file and a few
+   keys when fewer than ``MIN_MATCHED_FRACTION`` of the model's parameters and buffers are found in
+   the checkpoint with the right shape, in total or in any top-level component (``backbone``,
+   ``neck``, ``panoptic_head`` ...). The per-component rule matters: a Panoptic FCN and a
+   Mask2Former on the same ResNet share most entries by count (the backbone), yet the head of one
+   is nothing of the other. Partial loads above that share (a head with another number of
+   classes) keep mmengine's warnings.
+3. **History buffers without function references** (:func:`history_buffers_without_methods`).
+   mmengine 0.10.7's ``HistoryBuffer.__getstate__`` pickles its statistics methods as
+   ``getattr(HistoryBuffer, 'min')``, which torch's ``weights_only`` loader refuses (and must:
+   see :mod:`mmibs.utils.compat`). The checkpoint's copies of the buffers are pickled without them;
+   ``HistoryBuffer.__setstate__`` restores the defaults on load, so nothing is lost.
 """
-import contextvars
-import functools
 import os
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.logging.history_buffer import HistoryBuffer
 from torch import nn
 
 from mmibs.utils.atomic_io import atomic_open
 
+__all__ = [
+    'AtomicLocalBackend', 'MIN_MATCHED_FRACTION', 'atomic_open', 'check_checkpoint_fits_model',
+    'history_buffers_without_methods'
+]
+
 #: Least share of the model's state entries a checkpoint must provide (by name and shape).
 MIN_MATCHED_FRACTION = 0.5
 
-# The checkpoint path being loaded by Runner.load_checkpoint, for the error message.
-_LOADING_PATH: contextvars.ContextVar = contextvars.ContextVar('mmibs_loading_path', default=None)
 
+@register_backend('atomic_local')
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend whose writes are atomic (:func:`atomic_open`).
 
-def _atomic_put(self, obj: bytes, filepath) -> None:
-    """``LocalBackend.put`` through :func:`atomic_open`."""
-    with atomic_open(str(filepath), 'wb') as f:
-        f.write(obj)
-
-
-def _atomic_put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
-    """``LocalBackend.put_text`` through :func:`atomic_open`."""
-    with atomic_open(str(filepath), 'w', encoding=encoding) as f:
-        f.write(obj)
-
-
-def _checkpoint_hook_open(file, mode: str = 'r', *args, **kwargs):
-    """``open`` as seen by mmengine's ``checkpoint_hook`` module: writes become atomic.
-
-    The module's only write is the ``last_checkpoint`` pointer (mmengine 0.10.7, l.460).
+    Selected with ``backend_args=dict(backend='atomic_local')``; :class:`SafeCheckpointRunner`
+    does so for its local checkpoint writes. Reads, listing and removal are ``LocalBackend``'s.
     """
-    if mode in ('w', 'wb'):
-        return atomic_open(os.fspath(file), mode, encoding=kwargs.get('encoding'))
-    return open(file, mode, *args, **kwargs)
+
+    def put(self, obj: bytes, filepath: Union[str, os.PathLike]) -> None:
+        """Write bytes to ``filepath`` atomically (its folder is created)."""
+        with atomic_open(os.fspath(filepath), 'wb') as f:
+            f.write(obj)
+
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, os.PathLike],
+                 encoding: str = 'utf-8') -> None:
+        """Write text to ``filepath`` atomically (its folder is created)."""
+        with atomic_open(os.fspath(filepath), 'w', encoding=encoding) as f:
+            f.write(obj)
+
+
+def history_buffers_without_methods(checkpoint: dict) -> dict:
+    """Let a checkpoint's ``HistoryBuffer`` s pickle without their statistics methods.
+
+    Replaces each buffer under ``checkpoint['message_hub']['log_scalars']`` (mmengine's
+    ``MessageHub.state_dict`` hands out deep copies) by a copy that pickles its data only: the
+    pickle holds the ``HistoryBuffer`` class, numpy arrays and ints, no ``getattr``. The copies are
+    still ``HistoryBuffer`` s; the class is not changed. Loading runs
+    ``HistoryBuffer.__setstate__``, which registers the default statistics methods again.
+
+    Args:
+        checkpoint (dict): The checkpoint about to be saved; changed in place.
+
+    Returns:
+        dict: ``checkpoint``.
+    """
+    scalars = checkpoint.get('message_hub', {}).get('log_scalars')
+    if not isinstance(scalars, dict):
+        return checkpoint
+    for key, buffer in list(scalars.items()):
+        if isinstance(buffer, HistoryBuffer):
+            scalars[key] = _data_only_copy(buffer)
+    return checkpoint
+
+
+def _data_only_copy(buffer: HistoryBuffer) -> HistoryBuffer:
+    """A ``HistoryBuffer`` with ``buffer``'s data whose pickled state is that data only."""
+    clean = HistoryBuffer.__new__(HistoryBuffer)
+    state = {k: v for k, v in vars(buffer).items() if k != 'statistics_methods'}
+    vars(clean).update(state)
+    # pickle asks the *instance* for __getstate__, so this one attribute overrides the class's
+    # (which adds the methods) for this copy alone; it returns a fresh dict like the class's.
+    clean.__getstate__ = state.copy
+    return clean
 
 
 def _revise(key: str, revise_keys: Sequence[Tuple[str, str]]) -> str:
@@ -135,47 +178,3 @@ def _describe(poor: List[Tuple[str, int, int]]) -> str:
         return ''
     return ', and too few of ' + ', '.join(f'{name} ({hit} of {total})'
                                            for name, hit, total in poor)
-
-
-def _checked_load_checkpoint_to_model(original):
-    """Wrap mmengine's ``_load_checkpoint_to_model`` (as the runner module sees it)."""
-
-    @functools.wraps(original)
-    def load(model, checkpoint, strict=False, logger=None, revise_keys=[(r'^module\.', '')]):
-        check_checkpoint_fits_model(model, checkpoint, revise_keys, _LOADING_PATH.get())
-        return original(model, checkpoint, strict, logger, revise_keys)
-
-    load._mmibs_checked = True
-    return load
-
-
-def _runner_load_checkpoint(original):
-    """Wrap ``Runner.load_checkpoint`` to make the file name available to the check."""
-
-    @functools.wraps(original)
-    def load_checkpoint(self, filename, *args, **kwargs):
-        token = _LOADING_PATH.set(str(filename))
-        try:
-            return original(self, filename, *args, **kwargs)
-        finally:
-            _LOADING_PATH.reset(token)
-
-    load_checkpoint._mmibs_checked = True
-    return load_checkpoint
-
-
-def apply() -> None:
-    """Install the atomic writes and the checkpoint check (idempotent)."""
-    from mmengine.fileio.backends import LocalBackend
-    from mmengine.hooks import checkpoint_hook
-    from mmengine.runner import Runner
-    from mmengine.runner import runner as runner_module
-
-    LocalBackend.put = _atomic_put
-    LocalBackend.put_text = _atomic_put_text
-    checkpoint_hook.open = _checkpoint_hook_open
-    if not getattr(runner_module._load_checkpoint_to_model, '_mmibs_checked', False):
-        runner_module._load_checkpoint_to_model = _checked_load_checkpoint_to_model(
-            runner_module._load_checkpoint_to_model)
-    if not getattr(Runner.load_checkpoint, '_mmibs_checked', False):
-        Runner.load_checkpoint = _runner_load_checkpoint(Runner.load_checkpoint)

@@ -2,7 +2,8 @@
 """Atomic file writes: a reader sees the old file or the new one, never a part.
 
 Used by the dataset converters (json outputs) and by the checkpoint writes
-(:mod:`mmibs.engine.checkpoint_safety`). Python's standard library has no atomic write and
+(:class:`mmibs.engine.checkpoint_safety.AtomicLocalBackend`,
+:class:`mmibs.engine.AtomicCheckpointHook`). Python's standard library has no atomic write and
 mmengine's file backends write in place, hence this small helper.
 """
 import contextlib

@@ -1,17 +1,23 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""mmibs.engine.checkpoint_safety: atomic checkpoint writes and the architecture check."""
+"""Atomic checkpoint writes and the architecture check of SafeCheckpointRunner and its parts
+(mmibs.engine.checkpoint_safety, AtomicCheckpointHook)."""
 import os
 import os.path as osp
 import signal
 import subprocess
 import sys
 import textwrap
+from collections import deque
+from types import SimpleNamespace
 
 import pytest
 import torch
+from mmengine.fileio import get_file_backend
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
 from torch import nn
 
-import mmibs  # noqa: F401  (applies the patches)
+from mmibs.engine import AtomicCheckpointHook, SafeCheckpointRunner
 from mmibs.engine.checkpoint_safety import atomic_open, check_checkpoint_fits_model
 
 
@@ -36,19 +42,60 @@ def _umask() -> int:
     return mask
 
 
-def test_last_checkpoint_pointer_is_written_atomically(tmp_path):
-    """mmengine's CheckpointHook writes ``last_checkpoint`` with the module's ``open``."""
-    from mmengine.hooks import checkpoint_hook
+def _interrupted_fsync(fd):
+    """``os.fsync`` interrupted: the bytes are in the temporary file, the rename has not run."""
+    raise KeyboardInterrupt
+
+
+def _hook_and_runner(work_dir: str, max_keep_ckpts: int = -1):
+    """An AtomicCheckpointHook as ``before_train`` leaves it, and the runner parts it uses."""
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=max_keep_ckpts)
+    hook.out_dir = work_dir
+    hook.file_backend = get_file_backend(work_dir)
+    hook.keep_ckpt_ids = deque(maxlen=max(max_keep_ckpts, 0) or None)
+    saved = []
+
+    def save_checkpoint(out_dir, filename, *args, **kwargs):
+        saved.append(filename)
+        with open(osp.join(out_dir, filename), 'wb') as f:
+            f.write(b'ckpt')
+
+    runner = SimpleNamespace(
+        work_dir=work_dir,
+        message_hub=MessageHub.get_instance(f'atomic_hook_{work_dir}'),
+        save_checkpoint=save_checkpoint)
+    return hook, runner, saved
+
+
+def test_last_checkpoint_pointer_is_written_atomically(tmp_path, monkeypatch):
+    """AtomicCheckpointHook writes ``last_checkpoint`` atomically (mmengine's writes in place)."""
+    hook, runner, saved = _hook_and_runner(str(tmp_path))
     pointer = tmp_path / 'last_checkpoint'
     pointer.write_text('/w/iter_2.pth')
-    with pytest.raises(KeyboardInterrupt):
-        with checkpoint_hook.open(str(pointer), 'w') as f:
-            f.write('/w/iter_4')
-            raise KeyboardInterrupt
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'fsync', _interrupted_fsync)
+        with pytest.raises(KeyboardInterrupt):
+            hook._save_checkpoint_with_step(runner, 4, meta=dict())
+    assert saved == ['iter_4.pth']
     assert pointer.read_text() == '/w/iter_2.pth'
-    with checkpoint_hook.open(str(pointer), 'w') as f:
-        f.write('/w/iter_4.pth')
-    assert pointer.read_text() == '/w/iter_4.pth'
+    assert sorted(os.listdir(tmp_path)) == ['iter_4.pth', 'last_checkpoint']  # no temporary file
+    hook._save_checkpoint_with_step(runner, 4, meta=dict())
+    assert pointer.read_text() == osp.join(str(tmp_path), 'iter_4.pth')
+
+
+def test_oldest_checkpoint_is_removed_after_the_new_one_is_written(tmp_path, monkeypatch):
+    """With max_keep_ckpts, an interruption while saving leaves the pointed-at checkpoint."""
+    hook, runner, _ = _hook_and_runner(str(tmp_path), max_keep_ckpts=1)
+    hook._save_checkpoint_with_step(runner, 2, meta=dict())
+    hook._save_checkpoint_with_step(runner, 4, meta=dict())
+    assert sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth')) == ['iter_4.pth']
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [4]
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'fsync', _interrupted_fsync)
+        with pytest.raises(KeyboardInterrupt):
+            hook._save_checkpoint_with_step(runner, 6, meta=dict())
+    pointed = (tmp_path / 'last_checkpoint').read_text()
+    assert osp.basename(pointed) == 'iter_4.pth' and osp.isfile(pointed)
 
 
 def test_checkpoint_killed_while_being_written_leaves_the_old_one(tmp_path):
@@ -64,7 +111,9 @@ def test_checkpoint_killed_while_being_written_leaves_the_old_one(tmp_path):
             print('writing', flush=True)
             time.sleep(120)
         os.fsync = stalled_fsync
-        save_checkpoint(dict(state_dict=dict(w=torch.ones(100000))), {path!r})
+        # the file backend SafeCheckpointRunner.save_checkpoint selects for local paths
+        save_checkpoint(dict(state_dict=dict(w=torch.ones(100000))), {path!r},
+                        backend_args=dict(backend='atomic_local'))
     """)
     proc = subprocess.Popen([sys.executable, '-c', script],
                             stdout=subprocess.PIPE,
@@ -74,7 +123,7 @@ def test_checkpoint_killed_while_being_written_leaves_the_old_one(tmp_path):
         lines = iter(proc.stdout.readline, '')  # mmengine may log a deprecation warning first
         assert 'writing' in (line.strip() for line in lines)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -133,32 +182,74 @@ def test_checkpoint_sharing_only_the_backbone_is_refused():
         check_checkpoint_fits_model(_Net(), dict(state_dict=state), source='x.pth')
 
 
-def test_runner_load_checkpoint_names_the_file(tmp_path):
-    from mmengine.runner import Runner
-    path = str(tmp_path / 'other.pth')
-    torch.save(dict(state_dict=_OtherNet().state_dict()), path)
+class _Wrapped(BaseModel):
 
-    class _Model(_Net):
+    def __init__(self):
+        super().__init__()
+        self.net = _Net()
 
-        def forward(self, *args, **kwargs):
-            return dict()
+    def forward(self, *args, **kwargs):
+        return dict()
 
-    from mmengine.model import BaseModel
 
-    class _Wrapped(BaseModel):
-
-        def __init__(self):
-            super().__init__()
-            self.net = _Model()
-
-        def forward(self, *args, **kwargs):
-            return dict()
-
-    runner = Runner(
+def _runner(tmp_path, name: str, **kwargs) -> SafeCheckpointRunner:
+    return SafeCheckpointRunner(
         model=_Wrapped(),
         work_dir=str(tmp_path / 'w'),
         default_scope='mmdet',
-        experiment_name='load_check')
+        experiment_name=name,
+        **kwargs)
+
+
+def test_runner_load_checkpoint_names_the_file(tmp_path):
+    path = str(tmp_path / 'other.pth')
+    torch.save(dict(state_dict=_OtherNet().state_dict()), path)
+    runner = _runner(tmp_path, 'load_check')
     with pytest.raises(RuntimeError, match=f'^{path}: does not fit the model _Wrapped'):
         runner.load_checkpoint(path)
     assert osp.basename(path) == 'other.pth'
+    # a checkpoint of the same model loads
+    fitting = str(tmp_path / 'same.pth')
+    torch.save(dict(state_dict=_Wrapped().state_dict()), fitting)
+    runner.load_checkpoint(fitting)
+
+
+def test_runner_saves_checkpoints_atomically(tmp_path, monkeypatch):
+    """SafeCheckpointRunner.save_checkpoint replaces a local file only once it is complete."""
+    runner = _runner(
+        tmp_path,
+        'save_check',
+        train_dataloader=torch.utils.data.DataLoader([0]),
+        train_cfg=dict(by_epoch=False, max_iters=1),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)))
+    out_dir = str(tmp_path / 'ckpts')
+    os.makedirs(out_dir)
+    path = osp.join(out_dir, 'iter_1.pth')
+    with open(path, 'wb') as f:
+        f.write(b'old')
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'fsync', _interrupted_fsync)
+        with pytest.raises(KeyboardInterrupt):
+            runner.save_checkpoint(
+                out_dir,
+                'iter_1.pth',
+                by_epoch=False,
+                save_optimizer=False,
+                save_param_scheduler=False)
+    assert os.listdir(out_dir) == ['iter_1.pth']
+    with open(path, 'rb') as f:
+        assert f.read() == b'old'
+    runner.save_checkpoint(
+        out_dir, 'iter_1.pth', by_epoch=False, save_optimizer=False, save_param_scheduler=False)
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    assert ckpt['state_dict'].keys() == _Wrapped().state_dict().keys()
+
+
+def test_runner_builds_atomic_checkpoint_hook_for_checkpoint_hook(tmp_path):
+    runner = _runner(
+        tmp_path,
+        'hook_swap',
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3)))
+    hooks = [h for h in runner.hooks if type(h).__name__.endswith('CheckpointHook')]
+    assert [type(h) for h in hooks] == [AtomicCheckpointHook]
+    assert hooks[0].interval == 3

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""CPUAmpOptimWrapper: one bf16-autocast training step of each tiny IBS network (issue 7, item 3).
+"""CPUAmpOptimWrapper: one bf16-autocast training step of each tiny IBS network.
 
 Every loss must be finite, the mask features must really be bfloat16 under the wrapper's context
 (so the check is not vacuous) and the IBS losses must be float32.

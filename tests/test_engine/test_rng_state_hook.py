@@ -1,7 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """RNGStateHook: a run stopped at a checkpoint and resumed continues the random streams.
 
-In-process mmengine runners on a toy model whose data (numpy, Python ``random``) and forward
+In-process runners (mmibs' SafeCheckpointRunner, whose checkpoints torch's weights_only loader
+reads on resume) on a toy model whose data (numpy, Python ``random``) and forward
 (torch) draw random numbers, so the result depends on every stream; ~3 s.
 """
 import os.path as osp
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 from mmengine.model import BaseModel
-from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
+from mmibs.engine import SafeCheckpointRunner
 from mmibs.engine.hooks.rng_state_hook import get_rng_states, set_rng_states
 
 
@@ -43,7 +44,7 @@ class _ToyModel(BaseModel):
 
 
 def _train(work_dir: str, max_iters: int, hooks: list, resume: bool = False) -> torch.Tensor:
-    runner = Runner(
+    runner = SafeCheckpointRunner(
         model=_ToyModel(),
         work_dir=work_dir,
         experiment_name=f'{osp.basename(work_dir)}_{max_iters}_{resume}',

@@ -1,6 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """A training step of each network with IBS on batches where no image has a thing, or where every
-image has exactly one (issue 7, item 5): finite losses, an optimizer step that moves the weights,
+image has exactly one: finite losses, an optimizer step that moves the weights,
 and an IBS loss that is exactly zero but part of the graph when there is no thing.
 
 Tiny models (ResNet-18, 16 base channels) on 64x96 synthetic scenes; ~5 s.

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""``tools/train.py --amp`` on a CPU-only machine trains with bf16 autocast (issue 7, item 3).
+"""``tools/train.py --amp`` on a CPU-only machine trains with bf16 autocast.
 
 mmengine's AmpOptimWrapper refuses to run without a GPU; ``--amp`` then switches to
 ``CPUAmpOptimWrapper``. Two iterations of the tiny Mask2Former with IBS; every logged loss must be
@@ -53,8 +53,7 @@ randomness = dict(seed=0)
         cwd=REPO,
         env=env,
         capture_output=True,
-        text=True,
-        timeout=300)
+        text=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "type='CPUAmpOptimWrapper'" in out, 'the dumped config does not use the CPU wrapper'

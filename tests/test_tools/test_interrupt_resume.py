@@ -1,13 +1,12 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """A training run killed mid-way and resumed with ``--resume`` ends with the weights of an
-uninterrupted run (issue 7, item 4).
+uninterrupted run.
 
 The model is the tiny Mask2Former with the IBS head and ``partner='random'``, so the model draws
 random numbers at every step (random partner, point sampling), and the pipeline has a RandomFlip
 run in the main process (``num_workers=0``): a resumed run that did not continue the random
 streams (mmibs' ``RNGStateHook``) would end with other weights. Runs ``tools/train.py`` in
-subprocesses, as a user would: 4 runs, ~50 s of CPU (mostly start-up), kept for issue 7's
-acceptance.
+subprocesses, as a user would: 4 runs, ~50 s of CPU (mostly start-up).
 """
 import os
 import os.path as osp
@@ -51,6 +50,8 @@ default_hooks = dict(
     visualization=dict(type='DetVisualizationHook', draw=False))
 custom_hooks = [dict(type='RNGStateHook')]
 randomness = dict(seed=0, deterministic=True)
+# atomic checkpoint and last_checkpoint writes, weights_only-loadable checkpoints
+runner_type = 'SafeCheckpointRunner'
 """)
     return str(cfg)
 
@@ -64,8 +65,7 @@ def _train(cfg: str, work_dir: str, *extra: str) -> str:
                           cwd=REPO,
                           env=_env(),
                           capture_output=True,
-                          text=True,
-                          timeout=600)
+                          text=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'train failed ({proc.returncode}):\n{out[-6000:]}'
     return out
@@ -81,13 +81,11 @@ def _train_until_killed(cfg: str, work_dir: str, checkpoint: str, sig: int, *ext
                             stderr=subprocess.STDOUT)
     pointer = osp.join(work_dir, 'last_checkpoint')
     try:
-        deadline = time.monotonic() + 300
-        while not _points_at(pointer, checkpoint):
+        while not _points_at(pointer, checkpoint):  # pytest's timeout guards a stalled run
             assert proc.poll() is None, f'training ended ({proc.returncode}) before {checkpoint}'
-            assert time.monotonic() < deadline, f'{checkpoint} not written in time'
             time.sleep(0.05)
         proc.send_signal(sig)
-        proc.wait(timeout=60)
+        proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -99,7 +97,8 @@ def _train_until_killed(cfg: str, work_dir: str, checkpoint: str, sig: int, *ext
 
 
 def _points_at(pointer: str, checkpoint: str) -> bool:
-    """Whether the ``last_checkpoint`` file names ``checkpoint`` (written atomically by mmibs)."""
+    """Whether the ``last_checkpoint`` file names ``checkpoint`` (written atomically by
+    SafeCheckpointRunner's AtomicCheckpointHook)."""
     if not osp.exists(pointer):
         return False
     with open(pointer) as f:

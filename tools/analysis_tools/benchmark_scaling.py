@@ -42,9 +42,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import mmibs  # noqa: F401  (registers mmibs modules, CPU-safe DDP)
-from mmibs.models.losses import IBSLoss
-from mmibs.models.losses.ibs_loss import focal_loss_to_zero
+import mmibs  # noqa: F401  (registers mmibs modules)
+from mmibs.models.losses import IBSLoss, focal_loss_to_zero
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -128,7 +127,11 @@ def _train_batch(args: argparse.Namespace, rank: int) -> dict:
 
 def scaling_worker(rank: int, world_size: int, port: int, args: argparse.Namespace,
                    out_file: str) -> None:
-    """One training process: DDP over gloo, warm-up, then the timed iterations."""
+    """One training process: DDP over gloo, warm-up, then the timed iterations.
+
+    The process group is started here with the gloo backend and the model is wrapped without
+    ``device_ids`` (what DDP needs for a CPU module), so no launcher or runner set-up is involved.
+    """
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import OptimWrapper
     from mmengine.registry import init_default_scope

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-# Each helper module is imported here once it exists; keep __all__ in sync.
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .rng_state_hook import RNGStateHook
 
-__all__ = ['RNGStateHook']
+__all__ = ['AtomicCheckpointHook', 'RNGStateHook']
