@@ -1,5 +1,5 @@
-# Mask2Former R50, Mapillary Vistas, crop-based training + IBS without crop sampling (ablation,
-# ibs_method.md §4): random other image of the per-GPU batch as partner (§1.3), weight 100.
+# Mask2Former R50, Mapillary Vistas, crop-based training + IBS without crop sampling (an ablation
+# of the paper): random other image of the per-GPU batch as partner (docs/method.md), weight 100.
 _base_ = ['./mask2former_r50_8xb2-300k_mapillary-crop-1024x1024.py']
 
 ibs_weight = 100.0  # MODEL.MASK_FORMER.IBS_WEIGHT of the released Vistas config

@@ -1,9 +1,11 @@
 # Mask2Former R50, Mapillary Vistas v1.2 panoptic, crop-based training: the baseline of the IBS
-# paper (README row 41.5 PQ; ibs_method.md §3.1, §6), the recipe of [M2F-IBS]
+# paper (release README row 41.5 PQ), the recipe of DdeGeus/Mask2Former-IBS
 # configs/mapillary-vistas/panoptic-segmentation/maskformer_R50_bs16_300k.yaml (Mask2Former's
-# Vistas base): AdamW lr 1e-4, weight decay 0.05, poly 0.9 over 300k iterations, 16 crops of
-# 1024x1024 per iteration, short side drawn from {1024, 1228, ..., 4096} = 0.5-2.0 x 2048
-# (MIN_SIZE_TRAIN "choice", long side <= 8192), a random crop, SSD colour augmentation, flip.
+# Vistas base): AdamW lr 1e-4, weight decay 0.05, poly 0.9 over 300k iterations, mixed precision,
+# 16 crops of 1024x1024 per iteration, short side drawn from {1024, 1228, ..., 4096} = 0.5-2.0 x
+# 2048 (MIN_SIZE_TRAIN "choice", long side <= 8192), a random crop, detectron2's SSD colour
+# augmentation, flip; targets need more than one pixel after the crop (the release's mapper).
+# Frozen backbone batch norm (the Vistas yamls keep detectron2's FrozenBN).
 # Test: short side 2048, long side <= 2048.
 _base_ = [
     '../_base_/models/mask2former_r50_mapillary.py',
@@ -18,14 +20,33 @@ short_edges = [int(x * 0.1 * 2048) for x in range(5, 21)]  # INPUT.MIN_SIZE_TRAI
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args={{_base_.backend_args}}),
     dict(type='RandomShortestEdgeResize', short_edge_choices=short_edges, max_size=8192),
     dict(type='RandomCrop', crop_size=(crop_size[1], crop_size[0]), crop_type='absolute',
          recompute_bbox=True, allow_negative_crop=True),
-    dict(type='PhotoMetricDistortion'),  # INPUT.COLOR_AUG_SSD
+    # mask_former_panoptic_dataset_mapper*.py: a segment is a target only if `mask.sum() > 1`
+    dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None),
+    # INPUT.COLOR_AUG_SSD: detectron2's ColorAugSSDTransform with the release's (default) ranges
+    dict(type='ColorAugSSDTransform', img_format='BGR', brightness_delta=32, contrast_low=0.5,
+         contrast_high=1.5, saturation_low=0.5, saturation_high=1.5, hue_delta=18),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 train_dataloader = dict(batch_size=images_per_gpu, dataset=dict(pipeline=train_pipeline))
 auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * images_per_gpu)
+
+# Mixed precision as released (SOLVER.AMP.ENABLED: float16 autocast + dynamic loss scaling, the
+# gradients unscaled before the full-model clipping, as detectron2's AMPTrainer does). mmengine's
+# AmpOptimWrapper needs a GPU: on a CPU add
+# `--cfg-options optim_wrapper.type=CPUAmpOptimWrapper` (bfloat16 autocast; it ignores
+# loss_scale). The backbone-norm keys (decay 0, SOLVER.WEIGHT_DECAY_NORM) are those of the
+# Cityscapes configs; with Vistas' frozen batch norm they change nothing.
+backbone_norm = dict(lr_mult=0.1, decay_mult=0.0)
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    paramwise_cfg=dict(custom_keys={
+        f'.{norm}.{param}': backbone_norm
+        for norm in ('bn1', 'bn2', 'bn3', 'downsample.1') for param in ('weight', 'bias')
+    }))

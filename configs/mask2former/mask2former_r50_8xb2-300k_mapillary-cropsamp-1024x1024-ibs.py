@@ -1,7 +1,8 @@
-# Mask2Former R50, Mapillary Vistas, crop sampling + IBS: the released model ([M2F-IBS]
+# Mask2Former R50, Mapillary Vistas, crop sampling + IBS: the released model
+# (DdeGeus/Mask2Former-IBS
 # configs/mapillary-vistas/panoptic-segmentation/maskformer_R50_bs16_300k_ibs_cropsampling.yaml;
-# README row 42.2 PQ, ibs_method.md §3.1): IBS_WEIGHT 100, IBS_POINT_SAMPLING True, partner the
-# other crop of the pair (i XOR 1, §1.3).
+# release README row 42.2 PQ): IBS_WEIGHT 100, IBS_POINT_SAMPLING True, partner the other crop of
+# the pair (i XOR 1, docs/method.md).
 _base_ = ['./mask2former_r50_8xb2-300k_mapillary-cropsamp-1024x1024.py']
 
 ibs_weight = 100.0  # MODEL.MASK_FORMER.IBS_WEIGHT (released Vistas value)

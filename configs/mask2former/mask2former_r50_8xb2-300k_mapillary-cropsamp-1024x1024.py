@@ -1,7 +1,8 @@
-# Mask2Former R50, Mapillary Vistas, crop sampling without IBS (ablation, ibs_method.md §4): pairs
-# of 1024x1024 crops of one uniformly drawn category ([M2F-IBS]
+# Mask2Former R50, Mapillary Vistas, crop sampling without IBS (an ablation of the paper): pairs
+# of 1024x1024 crops of one uniformly drawn category (DdeGeus/Mask2Former-IBS
 # Base-MapillaryVistas-PanopticSegmentation-CropSampling.yaml: things scaled with the short side
-# in [1024, 6192], long side <= 9288; stuff with the usual short-side choice, long side <= 8192).
+# in [1024, 6192], long side <= 9288; stuff with the usual short-side choice, long side <= 8192),
+# detectron2's SSD colour augmentation, flip, targets of more than one pixel, mixed precision.
 _base_ = [
     '../_base_/models/mask2former_r50_mapillary.py',
     '../_base_/datasets/mapillary_panoptic_cropsampling.py',
@@ -15,14 +16,18 @@ short_edges = [int(x * 0.1 * 2048) for x in range(5, 21)]  # INPUT.MIN_SIZE_TRAI
 
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
          backend_args={{_base_.backend_args}}),
     dict(type='ResizeToSegmentScale', side_min=1024, side_max=6192, overall_max=9288,
          stuff_resize=dict(type='RandomShortestEdgeResize', short_edge_choices=short_edges,
                            max_size=8192)),
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='sampled_segment', recompute_bbox=True, allow_negative_crop=True),
-    dict(type='PhotoMetricDistortion'),  # INPUT.COLOR_AUG_SSD
+    # mask_former_panoptic_dataset_mapper*.py: a segment is a target only if `mask.sum() > 1`
+    dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None),
+    # INPUT.COLOR_AUG_SSD: detectron2's ColorAugSSDTransform with the release's (default) ranges
+    dict(type='ColorAugSSDTransform', img_format='BGR', brightness_delta=32, contrast_low=0.5,
+         contrast_high=1.5, saturation_low=0.5, saturation_high=1.5, hue_delta=18),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
@@ -30,3 +35,18 @@ crop_sampling_pipeline = [
 ]
 train_dataloader = dict(batch_size=pairs_per_gpu, dataset=dict(pipeline=crop_sampling_pipeline))
 auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * pairs_per_gpu * 2)
+
+# Mixed precision as released (SOLVER.AMP.ENABLED: float16 autocast + dynamic loss scaling, the
+# gradients unscaled before the full-model clipping, as detectron2's AMPTrainer does). mmengine's
+# AmpOptimWrapper needs a GPU: on a CPU add
+# `--cfg-options optim_wrapper.type=CPUAmpOptimWrapper` (bfloat16 autocast; it ignores
+# loss_scale). The backbone-norm keys (decay 0, SOLVER.WEIGHT_DECAY_NORM) are those of the
+# Cityscapes configs; with Vistas' frozen batch norm they change nothing.
+backbone_norm = dict(lr_mult=0.1, decay_mult=0.0)
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    paramwise_cfg=dict(custom_keys={
+        f'.{norm}.{param}': backbone_norm
+        for norm in ('bn1', 'bn2', 'bn3', 'downsample.1') for param in ('weight', 'bias')
+    }))

@@ -1,7 +1,6 @@
-# Mask2Former R50, Cityscapes, crop-based training + IBS without crop sampling (ablation,
-# ibs_method.md §4): the released Mask2Former + IBS loss (Decision 3) with a random other image of
-# the per-GPU batch as partner, re-drawn at every prediction head (the release's behaviour,
-# §1.3).
+# Mask2Former R50, Cityscapes, crop-based training + IBS without crop sampling (an ablation of the
+# paper): the released Mask2Former + IBS loss (docs/method.md) with a random other image of the
+# per-GPU batch as partner, re-drawn at every prediction head (the release's behaviour).
 _base_ = ['./mask2former_r50_8xb2-90k_cityscapes-crop-512x1024.py']
 
 ibs_weight = 50.0  # MODEL.MASK_FORMER.IBS_WEIGHT of the released Cityscapes config

@@ -1,9 +1,9 @@
-# Mask2Former R50, Cityscapes, crop sampling + IBS: the released model ([M2F-IBS]
-# configs/cityscapes/panoptic-segmentation/maskformer2_R50_bs16_90k_ibs_cropsampling.yaml; README
-# row 62.4 PQ, ibs_method.md §3.1, §1.5). IBS_WEIGHT 50 as released (the supplementary says 100:
-# see the -lambda100 variant), IBS_POINT_SAMPLING True. The release draws a random other image,
-# which on 8 GPUs x 1 pair is always the pair partner; mmibs pairs explicitly (i XOR 1), so the
-# same holds on any number of GPUs (§1.3).
+# Mask2Former R50, Cityscapes, crop sampling + IBS: the released model (DdeGeus/Mask2Former-IBS
+# configs/cityscapes/panoptic-segmentation/maskformer2_R50_bs16_90k_ibs_cropsampling.yaml; release
+# README row 62.4 PQ). IBS_WEIGHT 50 as released (the supplementary says 100: see the -lambda100
+# variant), IBS_POINT_SAMPLING True. The release draws a random other image, which on 8 GPUs x 1
+# pair is always the pair partner; mmibs pairs explicitly (i XOR 1), so the same holds on any
+# number of GPUs (docs/method.md, partner modes).
 _base_ = ['./mask2former_r50_8xb2-90k_cityscapes-cropsamp-512x1024.py']
 
 ibs_weight = 50.0  # MODEL.MASK_FORMER.IBS_WEIGHT (released Cityscapes value)

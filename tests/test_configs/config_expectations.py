@@ -3,7 +3,8 @@
 
 ``RECIPES`` holds what the supplementary / the released yaml files say for each (network, dataset,
 data mode): optimiser, learning rate, weight decay, iterations, images per iteration, crop, resize,
-loss weights (``ibs_method.md`` §1.4-1.6, §5.6, §6). ``expected_values`` combines a recipe with
+loss weights (docs/release_differences.md lists where mmibs departs from them).
+``expected_values`` combines a recipe with
 what the config's file name encodes (GPUs x images per GPU, IBS on/off, the ablation variant), so
 that tests/test_configs/test_configs.py can compare every config against it.
 """
@@ -29,7 +30,7 @@ _M2F_VISTAS_SHORT_SIDE = dict(
     type='RandomShortestEdgeResize', choices=(1024, 4096, 16),
     max_size=8192)  # (min, max, number of choices)
 
-# Target-scale resize of crop sampling (ibs_method.md §1.4 / §1.5 tables, INPUT.NEW_SAMPLING_*).
+# Target-scale resize of crop sampling (INPUT.NEW_SAMPLING_* of the released yamls).
 _CS_CROP_SAMPLING = dict(side_min=512, side_max=3096, overall_max=6192)
 _VISTAS_CROP_SAMPLING = dict(side_min=1024, side_max=6192, overall_max=9288)
 
@@ -66,6 +67,18 @@ _PFCN_VISTAS = dict(
     thing_score_thr=0.2,
     similarity_thr=0.95,
     last_scale=(512, 4096))
+# Released Mask2Former recipe details (Base-*.yaml, mask_former_*_dataset_mapper*.py):
+# detectron2's ColorAugSSDTransform at its defaults, a target needs > 1 pixel after the crop,
+# mixed precision; Cityscapes trains SyncBN (NORM "SyncBN", FREEZE_AT 0), Vistas keeps FrozenBN.
+_M2F_COLOR_AUG = dict(
+    type='ColorAugSSDTransform',
+    img_format='BGR',
+    brightness_delta=32,
+    contrast_low=0.5,
+    contrast_high=1.5,
+    saturation_low=0.5,
+    saturation_high=1.5,
+    hue_delta=18)
 _M2F_CS = dict(
     num_things=8,
     num_stuff=11,
@@ -73,15 +86,13 @@ _M2F_CS = dict(
     embed_dims=256,
     object_mask_thr=0.8,
     iou_thr=0.8,
-    pad_size=(512, 1024))
-_M2F_VISTAS = dict(
-    num_things=37,
-    num_stuff=28,
-    ibs_weight=100.0,
-    embed_dims=256,
-    object_mask_thr=0.0,
-    iou_thr=0.8,
-    pad_size=(1024, 1024))
+    pad_size=(512, 1024),
+    backbone_bn='trained',
+    amp=True,
+    color_aug=_M2F_COLOR_AUG,
+    target_filter=dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None))
+_M2F_VISTAS = dict(_M2F_CS, ibs_weight=100.0, num_things=37, num_stuff=28, object_mask_thr=0.0,
+                   pad_size=(1024, 1024), backbone_bn='frozen')
 
 # (model, dataset, mode) -> the paper's values. `images` is images per iteration, `crop` (h, w).
 RECIPES = {
@@ -183,8 +194,28 @@ RECIPES = {
         crop_sampling=_VISTAS_CROP_SAMPLING),
 }
 # Vistas instance segmentation: the panoptic recipe without stuff classes.
+# The target filter follows the release's instance mapper (box area > 1, mask >= 1 pixel).
 RECIPES[('mask2former', 'mapillary-instance', 'crop')] = dict(
-    RECIPES[('mask2former', 'mapillary', 'crop')], num_stuff=0)
+    RECIPES[('mask2former', 'mapillary', 'crop')],
+    num_stuff=0,
+    target_filter=dict(type='FilterEmptyInstances', min_box_wh=None, min_box_area=1))
+
+#: Test-time settings of the released checkpoints (TEST.*, INPUT.*_SIZE_TEST,
+#: NUM_OBJECT_QUERIES of the released yamls; configs/mask2former/released/).
+RELEASED_TEST = {
+    'mask2former_r50_release_cityscapes-panoptic.py':
+    dict(recipe=('mask2former', 'cityscapes', 'cropsamp'), test_resize=(1024, 2048),
+         object_mask_thr=0.8, iou_thr=0.8, num_queries=100, panoptic_on=True, instance_on=True,
+         max_per_image=100, num_classes=19),
+    'mask2former_r50_release_mapillary-panoptic.py':
+    dict(recipe=('mask2former', 'mapillary', 'cropsamp'), test_resize=(2048, 2048),
+         object_mask_thr=0.0, iou_thr=0.8, num_queries=100, panoptic_on=True, instance_on=False,
+         max_per_image=100, num_classes=65),
+    'mask2former_r50_release_mapillary-instance.py':
+    dict(recipe=('mask2former', 'mapillary-instance', 'crop'), test_resize=(2048, 2048),
+         object_mask_thr=0.0, iou_thr=0.8, num_queries=100, panoptic_on=False, instance_on=True,
+         max_per_image=100, num_classes=37),
+}
 
 
 def parse_name(filename: str) -> Optional[dict]:
@@ -206,7 +237,7 @@ def expected_values(filename: str) -> dict:
 
     Returns:
         dict: The recipe plus ``gpus``, ``images_per_gpu``, ``ibs`` (bool), ``partner``
-        ('pair' with crop sampling, 'random' without: ibs_method.md §1.3) and the variant's
+        ('pair' with crop sampling, 'random' without: docs/method.md) and the variant's
         ``ibs_weight`` / ``embed_dims`` / ``partner``.
     """
     fields = parse_name(filename)

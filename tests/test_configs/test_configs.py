@@ -30,10 +30,11 @@ import mmdet
 import numpy as np
 import pytest
 import torch
-from config_expectations import RECIPES, expected_values, parse_name
+from config_expectations import RECIPES, RELEASED_TEST, expected_values, parse_name
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 
@@ -82,7 +83,10 @@ EXPECTED_FILES = {
         'mask2former_r50_8xb2-300k_mapillary-instance-crop-1024x1024.py',
         'mask2former_r50_8xb2-300k_mapillary-instance-crop-1024x1024-ibs.py',
     ],
+    'mask2former/released': sorted(RELEASED_TEST),
 }
+#: Test-only configs of released checkpoints: checked by test_released_checkpoint_configs.
+RELEASED = [c for c in CONFIGS if '/released/' in c]
 
 
 @lru_cache(maxsize=None)
@@ -198,7 +202,7 @@ def test_every_experiment_has_its_config_and_every_config_an_expectation():
     assert set(found) == set(EXPECTED_FILES) | {'demo'}, sorted(found)
     experiments = set()
     for rel in CONFIGS:
-        if not rel.startswith(osp.join('configs', 'demo')):
+        if not rel.startswith(osp.join('configs', 'demo')) and rel not in RELEASED:
             expected_values(osp.basename(rel))  # raises on names without a recipe
             fields = parse_name(osp.basename(rel))
             experiments.add((fields['model'], fields['dataset_key'], fields['mode'], fields['ibs']))
@@ -259,10 +263,40 @@ def check_pipeline(cfg: Config, exp: dict) -> None:
     else:
         (resize, ) = find_transforms(pipeline, 'RandomResize', 'RandomShortestEdgeResize')
         check_resize(resize, exp['resize'])
+    if 'color_aug' in exp:  # Mask2Former: the release's augmentation and target filter
+        check_mask2former_pipeline(pipeline, exp)
+
+
+def check_mask2former_pipeline(pipeline: list, exp: dict) -> None:
+    """detectron2's SSD colour augmentation (not PhotoMetricDistortion), the release's target
+    filter right after the crop, and the checked panoptic loader."""
+    types = [t['type'] for t in pipeline]
+    assert 'PhotoMetricDistortion' not in types and 'LoadPanopticAnnotations' not in types
+    assert find_transforms(pipeline, 'ColorAugSSDTransform') == [exp['color_aug']]
+    crop = types.index('RandomCrop' if 'RandomCrop' in types else 'RandomCropWithInstance')
+    assert pipeline[crop + 1] == exp['target_filter']
+    assert types.index('ColorAugSSDTransform') < types.index('RandomFlip')
+    if exp['num_stuff'] > 0:
+        assert 'LoadCheckedPanopticAnnotations' in types
+    else:  # the instance mapper tests the transformed (clipped) json box, not a recomputed one
+        assert pipeline[crop]['recompute_bbox'] is False
+
+
+def cpu_optim_wrapper_cfg(cfg: Config) -> dict:
+    """The config's optim_wrapper, buildable on a CPU: mmengine's AmpOptimWrapper asserts a GPU,
+    so it becomes mmibs' CPUAmpOptimWrapper (bfloat16 autocast; ignores loss_scale)."""
+    wrapper = copy.deepcopy(cfg.optim_wrapper)
+    if wrapper['type'] == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        wrapper['type'] = 'CPUAmpOptimWrapper'
+    return wrapper
 
 
 def check_optimizer(cfg: Config, model, exp: dict) -> None:
-    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    if exp.get('amp'):  # SOLVER.AMP.ENABLED: float16 autocast + dynamic loss scaling
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+        assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    with DefaultScope.overwrite_default_scope('mmdet'):  # mmibs' CPUAmpOptimWrapper
+        wrapper = build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg))
     optimizer = wrapper.optimizer
     assert type(optimizer).__name__ == exp['optimizer']
     groups = optimizer.param_groups
@@ -280,6 +314,7 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
             assert group['lr'] == pytest.approx(expected_lr, rel=1e-12)
         decays = {g['weight_decay'] for g in groups}
         assert decays == {0.0, exp['weight_decay']}  # norms and query embeddings: no decay
+        check_mask2former_decay(model, groups, exp['weight_decay'])
         assert wrapper.clip_func is torch.nn.utils.clip_grad_norm_
         assert wrapper.clip_grad_kwargs == dict(max_norm=exp['clip_max_norm'], norm_type=2)
     # the schedule against detectron2's WarmupPolyLR at a few steps (warm-up end included)
@@ -294,6 +329,23 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
         for scheduler in schedulers:
             scheduler.step()
     assert schedulers[-1].end == exp['max_iters'] and schedulers[-1].power == 0.9
+
+
+def check_mask2former_decay(model, groups: list, weight_decay: float) -> None:
+    """The release's groups (train_net.py build_optimizer): decay 0 on every norm module
+    (WEIGHT_DECAY_NORM, the backbone's BN included) and on nn.Embedding modules
+    (WEIGHT_DECAY_EMBED: query_feat, query_embed, the decoder's level_embed); the pixel
+    decoder's level embedding is a plain parameter in the release, so it is decayed."""
+    decay_of = {id(p): g['weight_decay'] for g in groups for p in g['params']}
+    norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    for name, module in model.named_modules():
+        for param_name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:  # frozen BN (Vistas): not optimised, as released
+                continue
+            full = f'{name}.{param_name}'
+            release_embed = isinstance(module, torch.nn.Embedding) and 'pixel_decoder' not in name
+            expected = 0.0 if isinstance(module, norm_types) or release_embed else weight_decay
+            assert decay_of[id(param)] == expected, full
 
 
 def check_panoptic_fcn(model, cfg: Config, exp: dict) -> None:
@@ -332,6 +384,14 @@ def check_mask2former(model, cfg: Config, exp: dict) -> None:
     assert head.loss_cls.class_weight == [1.0] * num_classes + [0.1]
     assert head.mask_embed[-1].out_features == exp['embed_dims']
     assert head.num_queries == 100 and len(head.transformer_decoder.layers) == 9
+    backbone = cfg.model.backbone
+    assert backbone.frozen_stages == -1  # FREEZE_AT 0
+    if exp['backbone_bn'] == 'trained':  # NORM "SyncBN": trained, plain BN on one process
+        assert backbone.norm_cfg == dict(type='SyncBN', requires_grad=True)
+        assert backbone.norm_eval is False
+        assert all(p.requires_grad for p in model.backbone.parameters())
+    else:  # detectron2's default FrozenBN
+        assert backbone.norm_cfg == dict(type='BN', requires_grad=False) and backbone.norm_eval
     test_cfg = model.panoptic_fusion_head.test_cfg
     assert test_cfg['object_mask_thr'] == exp['object_mask_thr']
     assert test_cfg['iou_thr'] == exp['iou_thr']
@@ -362,7 +422,8 @@ def check_samples(samples: list, cfg: Config, exp: dict) -> None:
         assert gt.gt_instances.masks.masks.shape[1:] == shape[1:]
 
 
-@pytest.mark.parametrize('rel_path', [c for c in CONFIGS if '/demo/' not in c])
+@pytest.mark.parametrize('rel_path',
+                         [c for c in CONFIGS if '/demo/' not in c and c not in RELEASED])
 def test_config_builds_with_the_paper_values(rel_path, synthetic):
     cfg = load_config(rel_path)
     name = osp.basename(rel_path)
@@ -427,7 +488,9 @@ def test_config_pipeline_feeds_its_model(rel_path, synthetic):
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(shrink_model(cfg))
-    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    model = revert_sync_batchnorm(model)  # as the runner does without distributed training
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        wrapper = build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg))
     log = model.train_step(pseudo_collate(samples), wrapper)
     assert all(torch.isfinite(v) for v in log.values())
     if model.__class__.__name__ == 'PanopticFCN':
@@ -472,7 +535,10 @@ BATCH_KEYS = ('num_gpus', 'images_per_gpu', 'train_dataloader.batch_size',
 
 
 @pytest.mark.parametrize(
-    'rel_path', [c for c in CONFIGS if '/demo/' not in c and parse_name(osp.basename(c))['ibs']])
+    'rel_path', [
+        c for c in CONFIGS
+        if '/demo/' not in c and c not in RELEASED and parse_name(osp.basename(c))['ibs']
+    ])
 def test_ibs_configs_differ_from_their_baseline_only_in_ibs(rel_path):
     ibs, base = (flatten(load_config(p).to_dict()) for p in (rel_path, baseline_of(rel_path)))
     exp = expected_values(osp.basename(rel_path))
@@ -505,6 +571,7 @@ def test_mask2former_base_differs_from_mmdet_only_as_documented():
         for k in set(ours) | set(mmdet_model) if ours.get(k, '?') != mmdet_model.get(k, '?')
     }
     documented = {
+        'backbone.norm_cfg.type', 'backbone.norm_cfg.requires_grad', 'backbone.norm_eval',
         'panoptic_head.num_things_classes', 'panoptic_head.num_stuff_classes',
         'panoptic_fusion_head.num_things_classes', 'panoptic_fusion_head.num_stuff_classes',
         'data_preprocessor.batch_augments.0.size', 'test_cfg.instance_on',
@@ -514,6 +581,34 @@ def test_mask2former_base_differs_from_mmdet_only_as_documented():
     assert differing - class_weight <= documented, sorted(differing - class_weight - documented)
     assert (ours['test_cfg.iou_thr'], ours['test_cfg.object_mask_thr']) == (0.8, 0.8)
     assert ours['data_preprocessor.batch_augments.0.size'] == (512, 1024)
+    assert (ours['backbone.norm_cfg.type'], ours['backbone.norm_eval']) == ('SyncBN', False)
+
+
+@pytest.mark.parametrize('rel_path', RELEASED)
+def test_released_checkpoint_configs(rel_path):
+    """configs/mask2former/released/: the recipe's training config with the release's
+    test-time settings (resize, thresholds, queries, outputs)."""
+    cfg = load_config(rel_path)
+    exp = RELEASED_TEST[osp.basename(rel_path)]
+    model, recipe = cfg.model, RECIPES[exp['recipe']]
+    assert model.panoptic_head.num_queries == exp['num_queries']
+    assert model.panoptic_head.num_things_classes + model.panoptic_head.num_stuff_classes == \
+        exp['num_classes'] == recipe['num_things'] + recipe['num_stuff']
+    for key in ('object_mask_thr', 'iou_thr', 'panoptic_on', 'instance_on', 'max_per_image'):
+        assert model.test_cfg[key] == exp[key], key
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        (resize, ) = find_transforms(list(loader.dataset.pipeline), 'ResizeShortestEdge')
+        assert (resize['scale'], resize['max_size']) == exp['test_resize']
+        assert (resize['backend'], resize['interpolation']) == ('pillow', 'bilinear')  # PIL
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        from mmibs.registry import TRANSFORMS
+        resize = TRANSFORMS.build(dict(resize, type='ResizeShortestEdge'))
+    # detectron2's ResizeShortestEdge.get_output_shape on a 1024x2048 Cityscapes and a
+    # 3000x4000 Vistas image: short side to `scale`, then long side <= max_size, int(x + 0.5)
+    out = resize(dict(img=np.zeros((3000, 4000, 3), np.uint8)))
+    short, longest = exp['test_resize']
+    scale = min(short / 3000, longest / 4000)
+    assert out['img'].shape[:2] == (int(3000 * scale + 0.5), int(4000 * scale + 0.5))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,20 @@
 # Mask2Former R50 (Cheng et al., CVPR 2022) at the Cityscapes panoptic values of the IBS release
-# ([M2F-IBS] configs/cityscapes/panoptic-segmentation/maskformer2_R50_bs16_90k*.yaml;
-# ibs_method.md §6). The network is mmdet 3.3.0's
+# (DdeGeus/Mask2Former-IBS configs/cityscapes/panoptic-segmentation/maskformer2_R50_bs16_90k*.yaml
+# and their Base-Cityscapes-PanopticSegmentation*.yaml). The network is mmdet 3.3.0's
 # configs/mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py `model`, written out here
 # because that file also carries COCO data and schedule keys that cannot be mixed with the mmibs
 # bases (tests/test_configs checks that nothing but the values below differs from it):
 # - 8 thing + 11 stuff classes, class_weight [1.0] * 19 + [0.1] (NO_OBJECT_WEIGHT 0.1);
 # - crops are padded to a fixed 512x1024 batch (the crop size) instead of LSJ's 1024x1024;
-# - test: OBJECT_MASK_THRESHOLD 0.8 and OVERLAP_THRESHOLD 0.8 (mmdet's iou_thr), panoptic and
-#   instance outputs (the release also evaluates semantic, which mmdet's metrics do not support).
-# The backbone keeps mmdet's frozen BN on torchvision weights; the release trains SyncBN on
-# Cityscapes (NORM "SyncBN", FREEZE_AT 0). IBS is off here: IBS configs switch the head to
-# Mask2FormerIBSHead and set its loss_ibs.
+# - the backbone's batch norm is trained, as released (RESNETS.NORM "SyncBN", BACKBONE.FREEZE_AT
+#   0): SyncBN with requires_grad=True, norm_eval=False, no frozen stage. Without distributed
+#   training mmengine's Runner.wrap_model calls revert_sync_batchnorm (mmengine 0.10.7
+#   mmengine/runner/runner.py:876-882), so CPU and single-GPU runs train plain BN, which is what
+#   torch's SyncBatchNorm computes without a process group (the release on one GPU);
+# - test: OBJECT_MASK_THRESHOLD 0.8 and OVERLAP_THRESHOLD 0.8 (mmdet's iou_thr), 100 queries,
+#   panoptic and instance outputs (the release also evaluates semantic, which mmdet's metrics do
+#   not support).
+# IBS is off here: IBS configs switch the head to Mask2FormerIBSHead and set its loss_ibs.
 num_things_classes = 8
 num_stuff_classes = 11
 num_classes = num_things_classes + num_stuff_classes
@@ -42,9 +46,9 @@ model = dict(
         depth=50,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
+        frozen_stages=-1,  # FREEZE_AT 0: the stem is trained too
+        norm_cfg=dict(type='SyncBN', requires_grad=True),  # NORM "SyncBN"
+        norm_eval=False,
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     panoptic_head=dict(

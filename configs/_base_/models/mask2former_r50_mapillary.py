@@ -1,8 +1,13 @@
-# Mask2Former R50 at the Mapillary Vistas v1.2 panoptic values of the IBS release ([M2F-IBS]
-# configs/mapillary-vistas/panoptic-segmentation/maskformer_R50_bs16_300k*.yaml; ibs_method.md
-# §6): 37 thing + 28 stuff classes, class_weight [1.0] * 65 + [0.1], 1024x1024 crops padded to
-# 1024x1024 (SIZE_DIVISIBILITY 1024), test OBJECT_MASK_THRESHOLD 0.0, panoptic output only
-# (TEST.INSTANCE_ON False). The release keeps FrozenBN on Vistas, as mmdet's backbone does.
+# Mask2Former R50 at the Mapillary Vistas v1.2 panoptic values of the IBS release
+# (DdeGeus/Mask2Former-IBS
+# configs/mapillary-vistas/panoptic-segmentation/maskformer_R50_bs16_300k*.yaml and their
+# Base-MapillaryVistas-PanopticSegmentation*.yaml): 37 thing + 28 stuff classes,
+# class_weight [1.0] * 65 + [0.1], 1024x1024 crops padded to 1024x1024 (SIZE_DIVISIBILITY 1024),
+# test OBJECT_MASK_THRESHOLD 0.0, OVERLAP_THRESHOLD 0.8, 100 queries, panoptic output only
+# (TEST.INSTANCE_ON False).
+# Batch norm: the Vistas yamls leave RESNETS.NORM at detectron2's default "FrozenBN" (the
+# "SyncBN" line is commented out) with FREEZE_AT 0: frozen statistics and affine, every conv
+# trained. That is mmdet's frozen BN (requires_grad=False, norm_eval=True) with no frozen stage.
 _base_ = ['./mask2former_r50_cityscapes.py']
 
 num_things_classes = 37
@@ -20,6 +25,7 @@ model = dict(
             pad_seg=True,
             seg_pad_value=255)
     ]),
+    backbone=dict(norm_cfg=dict(type='BN', requires_grad=False), norm_eval=True),
     panoptic_head=dict(
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Mask2Former head with Intra-Batch Supervision (``ibs_method.md`` Decision 3, §1.5, §6).
+"""Mask2Former head with Intra-Batch Supervision (``docs/method.md``, Mask2Former + IBS).
 
 Shape shorthand: B images, Q queries, C mask channels, H x W mask-feature size (stride 4),
 L = 1 + number of decoder layers prediction heads (10 in the released model).
@@ -52,13 +52,13 @@ class Mask2FormerIBSHead(Mask2FormerHead):
     - :meth:`get_targets` is a thin wrapper that records ``labels`` and ``mask_weights`` of each
       call. mmdet's ``loss_by_feat`` maps ``_loss_by_feat_single`` over the layers in order and
       each calls ``get_targets`` once, so record ``l`` is layer ``l``'s Hungarian assignment: the
-      very one its class, mask and dice losses use (``ibs_method.md`` §1.5 step 1);
+      very one its class, mask and dice losses use (the release's ``loss_masks`` reuses them too);
     - :meth:`loss_by_feat` returns mmdet's losses unchanged and adds ``loss_ibs`` (last layer) and
       ``d{l}.loss_ibs`` (l = 1..L-2, plus ``d0`` when ``ibs_skip_first_layer=False``). IBS runs
       after the standard losses, so it does not change their random draws either.
 
     The IBS normaliser is the number of IBS masks on this process, not all-reduced (the
-    release's normaliser, ``ibs_method.md`` §1.5 step 5).
+    release's normaliser, ``docs/method.md``).
 
     Args:
         *args: Positional arguments of :class:`mmdet.models.dense_heads.Mask2FormerHead`.
@@ -84,7 +84,7 @@ class Mask2FormerIBSHead(Mask2FormerHead):
                  ibs_skip_first_layer: bool = True,
                  **kwargs) -> None:
         # mmdet's Mask2FormerHead swallows unknown keyword arguments, so a misspelled IBS option
-        # (`loss_ibss=...`) would silently train without IBS: refuse it (issue 7, item 5).
+        # (`loss_ibss=...`) would silently train without IBS: refuse it.
         unknown = sorted(k for k in kwargs if 'ibs' in k.lower())
         if unknown:
             raise TypeError(f'{type(self).__name__}: unknown IBS argument(s) {unknown}; the IBS '
@@ -187,7 +187,7 @@ class Mask2FormerIBSHead(Mask2FormerHead):
         """
         embeddings = []
         for embed, labels, mask_weights in zip(mask_embed, labels_list, mask_weights_list):
-            # things are labels 0..T-1 in mmdet (ibs_method.md §1.5 step 2, without the
+            # things are labels 0..T-1 in mmdet (docs/release_differences.md: without the
             # release's "contiguous id > 0" quirk)
             is_thing = (mask_weights > 0) & (labels < self.num_things_classes)
             embeddings.append(embed[is_thing])

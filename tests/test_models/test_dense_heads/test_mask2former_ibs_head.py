@@ -1,6 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Mask2FormerIBSHead: mmdet's losses and predictions untouched, IBS equal to a naive loop over
-the layer's matched thing queries (``ibs_method.md`` §1.5), the edge cases of Decision 2."""
+the layer's matched thing queries (``docs/method.md``), the edge cases of the IBS loss."""
 import copy
 from unittest import mock
 
