@@ -106,6 +106,17 @@ def main():
                 cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
                 cfg.optim_wrapper.dtype = 'bfloat16'
 
+    # Configs that train with AMP as released (AmpOptimWrapper) still start without a GPU: mmengine's
+    # wrapper asserts an accelerator, so such a run uses bfloat16 CPU autocast instead.
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not accelerator_available():
+        print_log(
+            'The config trains with AmpOptimWrapper, which needs a GPU/NPU/MLU/MUSA; none is '
+            'available, so CPUAmpOptimWrapper (bfloat16 autocast, no loss scaling) is used.',
+            logger='current',
+            level=logging.WARNING)
+        cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
+
     # enable automatically scaling LR
     if args.auto_scale_lr:
         if 'auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr and \
