@@ -1,7 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""``tools/train.py --amp`` on a CPU-only machine trains with bf16 autocast.
+"""``tools/train.py`` with AMP on a CPU-only machine trains with bf16 autocast.
 
-mmengine's AmpOptimWrapper refuses to run without a GPU; ``--amp`` then switches to
+mmengine's AmpOptimWrapper refuses to run without a GPU; ``--amp``, or a config that names
+``AmpOptimWrapper`` as the released Mask2Former recipe does, then switches to
 ``CPUAmpOptimWrapper``. Two iterations of the tiny Mask2Former with IBS; every logged loss must be
 a finite number. (The float32 dtype of the IBS loss is checked in
 tests/test_engine/test_cpu_amp_optim_wrapper.py.) About 15 s on one core.
@@ -24,7 +25,8 @@ BASE_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU path of --amp')
-def test_train_amp_on_cpu(tmp_path):
+@pytest.mark.parametrize('amp_from', ['flag', 'config'])
+def test_train_amp_on_cpu(tmp_path, amp_from):
     data_root = write_tiny_coco_panoptic(str(tmp_path / 'data') + '/', num_images=2)['data_root']
     cfg = tmp_path / 'amp.py'
     cfg.write_text(f"""
@@ -45,11 +47,13 @@ default_hooks = dict(checkpoint=dict(interval=1000, save_last=False),
                      visualization=dict(type='DetVisualizationHook', draw=False))
 randomness = dict(seed=0)
 """)
+    if amp_from == 'config':
+        with open(cfg, 'a') as f:
+            f.write("optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')\n")
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     proc = subprocess.run(
         [sys.executable, 'tools/train.py',
-         str(cfg), '--amp', '--work-dir',
-         str(tmp_path / 'work')],
+         str(cfg), '--work-dir', str(tmp_path / 'work')] + (['--amp'] if amp_from == 'flag' else []),
         cwd=REPO,
         env=env,
         capture_output=True,
