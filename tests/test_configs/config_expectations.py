@@ -3,8 +3,8 @@
 
 ``RECIPES`` holds what the supplementary / the released yaml files say for each (network, dataset,
 data mode): optimiser, learning rate, weight decay, iterations, images per iteration, crop, resize,
-loss weights (``ibs_method.md`` §1.4-1.6, §5.6, §6). ``expected_values`` combines a recipe with
-what the config's file name encodes (GPUs x images per GPU, IBS on/off, the ablation variant), so
+loss weights (the releases' yaml files; ``docs/release_differences.md``). ``expected_values``
+combines a recipe with what the config's file name encodes (GPUs x images per GPU, IBS on/off, the ablation variant), so
 that tests/test_configs/test_configs.py can compare every config against it.
 """
 import re
@@ -29,7 +29,7 @@ _M2F_VISTAS_SHORT_SIDE = dict(
     type='RandomShortestEdgeResize', choices=(1024, 4096, 16),
     max_size=8192)  # (min, max, number of choices)
 
-# Target-scale resize of crop sampling (ibs_method.md §1.4 / §1.5 tables, INPUT.NEW_SAMPLING_*).
+# Target-scale resize of crop sampling (docs/data.md, INPUT.NEW_SAMPLING_*).
 _CS_CROP_SAMPLING = dict(side_min=512, side_max=3096, overall_max=6192)
 _VISTAS_CROP_SAMPLING = dict(side_min=1024, side_max=6192, overall_max=9288)
 
@@ -206,7 +206,7 @@ def expected_values(filename: str) -> dict:
 
     Returns:
         dict: The recipe plus ``gpus``, ``images_per_gpu``, ``ibs`` (bool), ``partner``
-        ('pair' with crop sampling, 'random' without: ibs_method.md §1.3) and the variant's
+        ('pair' with crop sampling, 'random' without: docs/method.md) and the variant's
         ``ibs_weight`` / ``embed_dims`` / ``partner``.
     """
     fields = parse_name(filename)
