@@ -93,7 +93,7 @@ def fuse_thing_kernels(embeds: Tensor,
     # claimed at most once by rows 0..i, column-wise
     first_claim = claims.float().cumsum(dim=0) < 2
     leaders = first_claim.diagonal()
-    groups = (claims & first_claim)[leaders].float()
+    groups = (claims & first_claim)[leaders].to(embeds.dtype)
     # shape (G, N) x (N, C_e) -> (G, C_e)
     fused = groups @ embeds / groups.sum(1, keepdim=True)
     return fused, labels[leaders], scores[leaders]
