@@ -40,10 +40,19 @@ def pool_region_kernels(region_masks: Tensor, kernel_map: Tensor, pooling: str) 
     Returns:
         Tensor: Shape (S, C_k).
     """
+    if pooling == 'full_area':
+        # the release's op, adaptive_avg_pool2d of the masked map, so that float32 sums run in
+        # its order (an einsum differs by ~1e-7 and flips exact argmax ties of the stuff map);
+        # one region at a time bounds the (C_k, Hl, Wl) product's memory
+        if len(region_masks) == 0:
+            return kernel_map.new_zeros((0, kernel_map.shape[0]))
+        # shape (1, 1, Hl, Wl) x (1, C_k, Hl, Wl) -> (1, C_k, 1, 1) -> (1, C_k), per region
+        return torch.cat([
+            F.adaptive_avg_pool2d(mask[None, None] * kernel_map[None], 1).flatten(1)
+            for mask in region_masks
+        ])
     # shape (S, Hl, Wl) x (C_k, Hl, Wl) -> (S, C_k)
     summed = torch.einsum('shw,chw->sc', region_masks, kernel_map)
-    if pooling == 'full_area':
-        return summed / (kernel_map.shape[-2] * kernel_map.shape[-1])
     return summed / region_masks.flatten(1).sum(1, keepdim=True).clamp(min=1)
 
 
