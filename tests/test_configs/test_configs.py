@@ -498,6 +498,15 @@ def test_released_checkpoint_configs(rel_path):
         (resize, ) = find_transforms(pipeline, 'ResizeShortestEdge')
         assert (resize['scale'], resize['max_size'], resize['backend'],
                 resize['interpolation']) == (2048, 2048, 'pillow', 'bilinear')
+        # detectron2's ResizeShortestEdge(2048, 2048) on uint8: PIL bilinear, int(x + 0.5) sizes
+        from PIL import Image
+
+        from mmdet.registry import TRANSFORMS
+        img = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            out = TRANSFORMS.build(resize)(dict(img=img, img_shape=img.shape[:2]))
+        expected = np.asarray(Image.fromarray(img).resize((2048, 1229), Image.BILINEAR))
+        assert np.array_equal(out['img'], expected)
     else:  # Cityscapes: 1024x2048 images at full size, as the release's (1024, 2048) resize
         assert not find_transforms(pipeline, 'Resize', 'ResizeShortestEdge', 'RandomResize')
     build_model(cfg)
