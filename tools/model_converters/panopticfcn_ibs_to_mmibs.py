@@ -16,8 +16,8 @@ refused with the offending names. One tensor is also reordered: with STUFF.ALL_C
 11-18), while mmibs' region channel is its label, things first (0-7 things = trainIds 11-18, 8-18
 stuff = trainIds 0-10), so mmibs row r = release row ``CITYSCAPES_REGION_PERM[r]``. Center
 heatmap rows (thing classes) are in the same order on both sides; on Vistas (STUFF.WITH_THING:
-channel 0 = any thing, 1 + s = stuff s, both sides listing classes in category-id order) no row
-moves. mmdet's ``BatchNorm2d`` has a ``num_batches_tracked`` buffer that detectron2's
+channel 0 = any thing, 1 + s = stuff s) no row moves, assuming the release's (unshipped)
+``categories_mapillary_2018.json`` lists the v1.2 categories in id order, as mmibs does. mmdet's ``BatchNorm2d`` has a ``num_batches_tracked`` buffer that detectron2's
 ``FrozenBatchNorm2d`` lacks; it is written as 0 so that the state dict loads with ``strict=True``.
 
 Usage::
