@@ -4,8 +4,8 @@
 ``RECIPES`` holds what the supplementary / the released yaml files say for each (network, dataset,
 data mode): optimiser, learning rate, weight decay, iterations, images per iteration, crop, resize,
 loss weights (the releases' yaml files; ``docs/release_differences.md``). ``expected_values``
-combines a recipe with what the config's file name encodes (GPUs x images per GPU, IBS on/off, the ablation variant), so
-that tests/test_configs/test_configs.py can compare every config against it.
+combines a recipe with what the config's file name encodes (GPUs x images per GPU, IBS on/off, the
+ablation variant), so that tests/test_configs/test_configs.py can compare every config against it.
 """
 import re
 from typing import Optional
