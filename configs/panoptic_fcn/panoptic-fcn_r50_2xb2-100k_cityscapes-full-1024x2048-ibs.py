@@ -1,7 +1,7 @@
 # Panoptic FCN R50, Cityscapes, full-image training + IBS. IBS compares each image with another
 # image of the same process, so it needs >= 2 images per GPU: the same 4 images per iteration as
 # the full-image baseline, laid out as 2 GPUs x 2 images. Full images are not paired, so the
-# partner is a random other image of the per-GPU batch (ibs_method.md §1.3).
+# partner is a random other image of the per-GPU batch (docs/method.md).
 _base_ = ['./panoptic-fcn_r50_4xb1-100k_cityscapes-full-1024x2048.py']
 
 num_gpus = 2

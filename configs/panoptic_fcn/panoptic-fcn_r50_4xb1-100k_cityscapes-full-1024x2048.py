@@ -1,5 +1,5 @@
 # Panoptic FCN R50, Cityscapes, full-image training (Fig. 1 (a) of the IBS paper: 51.1 PQ_th,
-# 85.1 Acc_th; ibs_method.md §3.2): whole 1024x2048 images after a 0.5-2.0 random resize,
+# 85.1 Acc_th): whole 1024x2048 images after a 0.5-2.0 random resize,
 # horizontal flip, SGD lr 0.005 for 4 images per iteration, poly 0.9 over 100k iterations
 # (supplementary). Everything else as the crop-based baseline.
 _base_ = [

@@ -1,6 +1,6 @@
 # Panoptic FCN R50, Mapillary Vistas, full-image training + IBS: IBS needs >= 2 images per GPU,
 # so the baseline's 8 images per iteration run as 4 GPUs x 2 images; full images are not paired,
-# so the partner is a random other image of the per-GPU batch (ibs_method.md §1.3).
+# so the partner is a random other image of the per-GPU batch (docs/method.md).
 _base_ = ['./panoptic-fcn_r50_8xb1-150k_mapillary-full-2048.py']
 
 num_gpus = 4

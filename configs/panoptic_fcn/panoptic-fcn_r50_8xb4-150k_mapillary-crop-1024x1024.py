@@ -1,5 +1,5 @@
 # Panoptic FCN R50, Mapillary Vistas v1.2, crop-based training: the baseline of the IBS paper
-# (README row 35.5 PQ; ibs_method.md §3.1, §5.6). [FCN-IBS]
+# (README row 35.5 PQ). PanopticFCN-IBS
 # configs/mapillary-vistas/PanopticFCN-R50-mapillaryvistas.yaml: SGD lr 0.02, weight decay 1e-4,
 # poly 0.9 over 150k iterations with 2000 warm-up iterations, 32 crops of 1024x1024 per
 # iteration, shortest side 1024-2048 (long side <= 4096), horizontal flip, C = 256, the Vistas

@@ -1,5 +1,5 @@
-# Panoptic FCN R50, Mapillary Vistas, crop sampling without IBS (ablation, ibs_method.md §4):
-# pairs of 1024x1024 crops of one uniformly drawn category at a shared target scale (§1.6, the
+# Panoptic FCN R50, Mapillary Vistas, crop sampling without IBS (ablation, docs/data.md):
+# pairs of 1024x1024 crops of one uniformly drawn category at a shared target scale (the
 # released Vistas values: short side 1024-6192, long side <= 9288).
 _base_ = [
     '../_base_/models/panoptic-fcn_r50_fpn_mapillary.py',

@@ -1,5 +1,5 @@
 # Panoptic FCN R50, Cityscapes, crop-based training: the baseline of the IBS paper (README row
-# "no crop sampling, no IBS"; ibs_method.md §3.1, §5.6). [FCN-IBS]
+# "no crop sampling, no IBS"). PanopticFCN-IBS
 # configs/cityscapes/PanopticFCN-R50-cityscapes.yaml: SGD lr 0.02 (BASE_LR), weight decay 1e-4,
 # poly 0.9 over 65k iterations (MAX_ITER) with 1000 warm-up iterations, 32 crops of 512x1024 per
 # iteration (IMS_PER_BATCH) from a 0.5-2.0 random resize, horizontal flip, C = 256

@@ -1,7 +1,7 @@
-# Panoptic FCN R50, Cityscapes, crop sampling + IBS: the released IBS model ([FCN-IBS]
-# configs/cityscapes/PanopticFCN-R50-cityscapes-ibs-cropsampling.yaml; paper/README row 60.8 PQ,
-# ibs_method.md §3.1). APPLY_IBS True, IBS_WEIGHT 1.0 on LOSS_WEIGHT.SEGMENT 4.0, partner = the
-# other crop of the pair (i XOR 1, §1.3), INPUT.NEW_SAMPLING True with the Cityscapes scales.
+# Panoptic FCN R50, Cityscapes, crop sampling + IBS: the released IBS model (PanopticFCN-IBS
+# configs/cityscapes/PanopticFCN-R50-cityscapes-ibs-cropsampling.yaml; paper/README row 60.8 PQ).
+# APPLY_IBS True, IBS_WEIGHT 1.0 on LOSS_WEIGHT.SEGMENT 4.0, partner = the other crop of the pair
+# (i XOR 1, docs/method.md), INPUT.NEW_SAMPLING True with the Cityscapes scales.
 _base_ = ['./panoptic-fcn_r50_8xb4-65k_cityscapes-cropsamp-512x1024.py']
 
 segment_weight = 4.0  # MODEL.LOSS_WEIGHT.SEGMENT (as the base)
@@ -10,7 +10,7 @@ ibs_partner = 'pair'  # crop-sampled pairs sit at batch indices 2k, 2k + 1
 
 model = dict(
     panoptic_head=dict(
-        # loss_ibs_th = SEGMENT x IBS_WEIGHT x raw IBS loss (ibs_method.md §1.4, Decision 4)
+        # loss_ibs_th = SEGMENT x IBS_WEIGHT x raw IBS loss (docs/method.md)
         loss_ibs=dict(
             _delete_=True,  # the base's loss_ibs is None, not a dict to merge into
             type='IBSLoss',

@@ -1,5 +1,5 @@
 # Panoptic FCN R50, Cityscapes, crop sampling without IBS (an ablation: crop sampling alone,
-# ibs_method.md §4 and Decision 5). Crop sampling (§1.6) replaces the crop-based data: each item
+# docs/data.md). Crop sampling replaces the crop-based data: each item
 # is a pair of 512x1024 crops of one uniformly drawn category at a shared target scale; the
 # optimiser, schedule and model are those of the crop-based baseline.
 _base_ = [

@@ -3,10 +3,9 @@
 
 ``RECIPES`` holds what the supplementary / the released yaml files say for each (network, dataset,
 data mode): optimiser, learning rate, weight decay, iterations, images per iteration, crop, resize,
-loss weights (docs/release_differences.md lists where mmibs departs from them).
-``expected_values`` combines a recipe with
-what the config's file name encodes (GPUs x images per GPU, IBS on/off, the ablation variant), so
-that tests/test_configs/test_configs.py can compare every config against it.
+loss weights (the releases' yaml files; ``docs/release_differences.md``). ``expected_values``
+combines a recipe with what the config's file name encodes (GPUs x images per GPU, IBS on/off, the
+ablation variant), so that tests/test_configs/test_configs.py can compare every config against it.
 """
 import re
 from typing import Optional
@@ -21,7 +20,7 @@ NAME_PATTERN = re.compile(r'^(?P<model>panoptic-fcn|mask2former)_(?P<backbone>r5
 
 _CS_SCALE = dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0))  # 0.5-2.0
 _VISTAS_SHORT_SIDE = dict(
-    type='RandomShortestEdgeResize', short_edge_range=(1024, 2048), max_size=4096)
+    type='RandomShortestEdgeResize', choices=(1024, 2048, 9), max_size=4096)
 # Mask2Former draws the short side from [int(x * 0.1 * S) for x in range(5, 21)] (detectron2's
 # "choice"): 0.5-2.0 x 1024 on Cityscapes, 0.5-2.0 x 2048 on Vistas (the release's
 # Base-MapillaryVistas-PanopticSegmentation*.yaml; see configs/mask2former/README.md).
@@ -30,7 +29,7 @@ _M2F_VISTAS_SHORT_SIDE = dict(
     type='RandomShortestEdgeResize', choices=(1024, 4096, 16),
     max_size=8192)  # (min, max, number of choices)
 
-# Target-scale resize of crop sampling (INPUT.NEW_SAMPLING_* of the released yamls).
+# Target-scale resize of crop sampling (docs/data.md, INPUT.NEW_SAMPLING_*).
 _CS_CROP_SAMPLING = dict(side_min=512, side_max=3096, overall_max=6192)
 _VISTAS_CROP_SAMPLING = dict(side_min=1024, side_max=6192, overall_max=9288)
 

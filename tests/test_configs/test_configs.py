@@ -70,6 +70,11 @@ EXPECTED_FILES = {
         f'panoptic-fcn_r50_8xb4-65k_cityscapes-cropsamp-512x1024-ibs-{v}.py'
         for v in ('lambda0.5', 'lambda2', 'lambda5', 'c64', 'partner-random', 'partner-all')
     ],
+    # evaluation of the authors' checkpoints (tools/model_converters/panopticfcn_ibs_to_mmibs.py)
+    'panoptic_fcn/released': [
+        f'panoptic-fcn_r50_release-ckpt_{d}.py'
+        for d in ('cityscapes', 'cityscapes-ibs', 'mapillary', 'mapillary-ibs')
+    ],
     'mask2former': [
         'mask2former_r50_8xb2-90k_cityscapes-crop-512x1024.py',
         'mask2former_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
@@ -85,8 +90,9 @@ EXPECTED_FILES = {
     ],
     'mask2former/released': sorted(RELEASED_TEST),
 }
-#: Test-only configs of released checkpoints: checked by test_released_checkpoint_configs.
-RELEASED = [c for c in CONFIGS if '/released/' in c]
+#: Test-only configs of the Mask2Former released checkpoints (the Panoptic FCN ones are
+#: RELEASED_CONFIGS): checked by test_mask2former_released_checkpoint_configs.
+RELEASED = [c for c in CONFIGS if '/released/' in c and 'mask2former' in c]
 
 
 @lru_cache(maxsize=None)
@@ -181,12 +187,20 @@ def build_schedulers(cfg: Config, wrapper) -> list:
 
 
 def naive_lr(base: float, step: int, max_iters: int, warmup_iters: int) -> float:
-    """detectron2's WarmupPolyLR (ibs_method.md §5.6): linear warm-up from 0.001 x base over
-    ``warmup_iters``, times poly (power 0.9) decay over ``max_iters``. mmengine's LinearLR /
-    PolyLR count ``end - begin - 1`` steps, so they reach each value one step earlier: < 0.1%."""
-    alpha = min(step / warmup_iters, 1.0) if warmup_iters else 1.0
+    """detectron2's WarmupPolyLR (the releases' ``build_solver.py``), closed form: linear warm-up
+    from 0.001 x base over ``warmup_iters`` (factor 1 from ``warmup_iters`` on), times poly
+    (power 0.9) decay over ``max_iters``."""
+    alpha = step / warmup_iters if step < warmup_iters else 1.0
     warm = 0.001 * (1 - alpha) + alpha
     return base * warm * (1 - step / max_iters)**0.9
+
+
+RELEASED_DIR = f'{osp.sep}released{osp.sep}'
+
+
+def is_experiment(rel_path: str) -> bool:
+    """A training experiment of the paper (not a demo or released-checkpoint config)."""
+    return '/demo/' not in rel_path and RELEASED_DIR not in rel_path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +216,7 @@ def test_every_experiment_has_its_config_and_every_config_an_expectation():
     assert set(found) == set(EXPECTED_FILES) | {'demo'}, sorted(found)
     experiments = set()
     for rel in CONFIGS:
-        if not rel.startswith(osp.join('configs', 'demo')) and rel not in RELEASED:
+        if is_experiment(rel):
             expected_values(osp.basename(rel))  # raises on names without a recipe
             fields = parse_name(osp.basename(rel))
             experiments.add((fields['model'], fields['dataset_key'], fields['mode'], fields['ibs']))
@@ -303,7 +317,19 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
     backbone_ids = {id(p) for p in model.backbone.parameters()}
     if exp['optimizer'] == 'SGD':
         assert {g['lr'] for g in groups} == {exp['lr']}
-        assert {g['weight_decay'] for g in groups} == {exp['weight_decay']}
+        # detectron2's WEIGHT_DECAY_NORM 0: no decay on normalisation layers (the GroupNorms of
+        # the heads; the frozen BNs are not trained); biases keep WEIGHT_DECAY
+        norm_ids = {
+            id(p)
+            for m in model.modules()
+            if isinstance(m, (torch.nn.GroupNorm, torch.nn.modules.batchnorm._BatchNorm))
+            for p in m.parameters(recurse=False)
+        }
+        for group in groups:
+            (param, ) = group['params']
+            if param.requires_grad:
+                expected = 0.0 if id(param) in norm_ids else exp['weight_decay']
+                assert group['weight_decay'] == expected
         assert {g['momentum'] for g in groups} == {exp['momentum']}
         assert wrapper.clip_func is torch.nn.utils.clip_grad_value_
         assert wrapper.clip_grad_kwargs == dict(clip_value=exp['clip_value'])
@@ -317,18 +343,20 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
         check_mask2former_decay(model, groups, exp['weight_decay'])
         assert wrapper.clip_func is torch.nn.utils.clip_grad_norm_
         assert wrapper.clip_grad_kwargs == dict(max_norm=exp['clip_max_norm'], norm_type=2)
-    # the schedule against detectron2's WarmupPolyLR at a few steps (warm-up end included)
+    # the schedule against detectron2's WarmupPolyLR at a few steps (warm-up end included); every
+    # step of every schedule file: test_schedules_are_detectron2_warmup_poly_every_iteration
     schedulers = build_schedulers(cfg, wrapper)
     bases = [g['initial_lr'] for g in groups]
-    checkpoints = {0, 1, 7, exp['warmup_iters'], exp['warmup_iters'] + 1}
+    warmup = exp['warmup_iters']
+    checkpoints = {0, 1, 7, max(warmup - 1, 0), warmup, warmup + 1}
     for step in range(max(checkpoints) + 1):
         if step in checkpoints:
             for group, base in zip(groups, bases):
-                reference = naive_lr(base, step, exp['max_iters'], exp['warmup_iters'])
-                assert group['lr'] == pytest.approx(reference, rel=1e-3), step
+                reference = naive_lr(base, step, exp['max_iters'], warmup)
+                assert group['lr'] == pytest.approx(reference, rel=1e-12), step
         for scheduler in schedulers:
             scheduler.step()
-    assert schedulers[-1].end == exp['max_iters'] and schedulers[-1].power == 0.9
+    assert schedulers[-1].end == exp['max_iters'] + 1 and schedulers[-1].power == 0.9
 
 
 def check_mask2former_decay(model, groups: list, weight_decay: float) -> None:
@@ -351,6 +379,18 @@ def check_mask2former_decay(model, groups: list, weight_decay: float) -> None:
 def check_panoptic_fcn(model, cfg: Config, exp: dict) -> None:
     head = model.panoptic_head
     assert model.backbone.depth == 50 and len(model.neck.fpn_convs) == 6  # P2-P7
+    # the release's backbone: caffe-style MSRA R-50 (stride in the 1x1 conv), BGR input minus the
+    # BGR ImageNet means, std 1; frozen BN, stem and res2 frozen
+    assert cfg.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint='open-mmlab://detectron2/resnet50_caffe')
+    assert model.backbone.style == 'caffe' and model.backbone.frozen_stages == 1
+    assert model.backbone.layer1[0].conv1.stride == (1, 1)
+    assert model.backbone.layer2[0].conv1.stride == (2, 2)  # STRIDE_IN_1X1
+    pre = cfg.model.data_preprocessor
+    assert (pre.mean, pre.std, pre.bgr_to_rgb) == ([103.53, 116.28, 123.675], [1.0, 1.0, 1.0],
+                                                   False)
+    assert cfg.model.neck.init_cfg == dict(type='Caffe2Xavier', layer='Conv2d')  # c2_xavier_fill
+    assert model.panoptic_fusion_head.tie_break == 'release'
     assert (head.num_things_classes, head.num_stuff_classes) == (exp['num_things'],
                                                                  exp['num_stuff'])
     assert head.stuff_mode == exp['stuff_mode']
@@ -369,7 +409,7 @@ def check_panoptic_fcn(model, cfg: Config, exp: dict) -> None:
     loss = head.loss_ibs
     assert type(loss).__name__ == 'IBSLoss' and loss.num_points is None  # dense, all pixels
     assert loss.partner == exp['partner'] == cfg.ibs_partner
-    # loss_ibs_th = SEGMENT x IBS_WEIGHT x raw loss (Decision 4)
+    # loss_ibs_th = SEGMENT x IBS_WEIGHT x raw loss (docs/method.md)
     assert loss.loss_weight == pytest.approx(exp['segment_weight'] * exp['ibs_weight'])
     assert (cfg.segment_weight, cfg.ibs_weight) == (exp['segment_weight'], exp['ibs_weight'])
 
@@ -422,15 +462,15 @@ def check_samples(samples: list, cfg: Config, exp: dict) -> None:
         assert gt.gt_instances.masks.masks.shape[1:] == shape[1:]
 
 
-@pytest.mark.parametrize('rel_path',
-                         [c for c in CONFIGS if '/demo/' not in c and c not in RELEASED])
+@pytest.mark.parametrize('rel_path', [c for c in CONFIGS if is_experiment(c)])
 def test_config_builds_with_the_paper_values(rel_path, synthetic):
     cfg = load_config(rel_path)
     name = osp.basename(rel_path)
     exp = expected_values(name)
     assert cfg.default_scope == 'mmdet' and 'mmibs' in cfg.custom_imports['imports']
-    assert cfg.model.backbone.init_cfg == dict(
-        type='Pretrained', checkpoint='torchvision://resnet50')
+    if not name.startswith('panoptic-fcn'):  # Panoptic FCN: check_panoptic_fcn
+        assert cfg.model.backbone.init_cfg == dict(
+            type='Pretrained', checkpoint='torchvision://resnet50')
     check_batch_and_schedule(cfg, exp, name)
     check_pipeline(cfg, exp)
     model = build_model(cfg)
@@ -457,6 +497,80 @@ def test_demo_config_builds(rel_path, synthetic):
         assert model.panoptic_head.loss_ibs.partner == ('pair' if crop_sampling else 'random')
     assert (train_dataset_cfg(cfg).type == 'CropSamplingDataset') == crop_sampling
     assert len(samples) == (2 if crop_sampling else 1)
+
+
+SCHEDULES = sorted(
+    osp.relpath(p, REPO)
+    for p in glob.glob(osp.join(REPO, 'configs', '_base_', 'schedules', '*.py')))
+
+
+@pytest.mark.parametrize('rel_path', SCHEDULES)
+def test_schedules_are_detectron2_warmup_poly_every_iteration(rel_path):
+    """Every iteration of every schedule file against WarmupPolyLR's closed form (``naive_lr``,
+    relative 1e-9): the warm-up reaches 1 at ``warmup_iters`` and the last iteration
+    (``max_iters - 1``) gets base x (1 / max_iters) ** 0.9, not 0 (mmengine's LinearLR / PolyLR
+    count ``end - begin - 1`` steps, hence ``end`` one past detectron2's count)."""
+    cfg = load_config(rel_path)
+    model = torch.nn.Linear(1, 1, bias=False)
+    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    schedulers = build_schedulers(cfg, wrapper)
+    group = wrapper.optimizer.param_groups[0]
+    base, max_iters = group['initial_lr'], cfg.train_cfg.max_iters
+    warmup = cfg.get('warmup_iters', 0)
+    lrs = np.empty(max_iters)
+    for step in range(max_iters):
+        lrs[step] = group['lr']
+        for scheduler in schedulers:
+            scheduler.step()
+    steps = np.arange(max_iters, dtype=np.float64)
+    alpha = np.where(steps < warmup, steps / max(warmup, 1), 1.0)
+    reference = base * (0.001 * (1 - alpha) + alpha) * (1 - steps / max_iters)**0.9
+    np.testing.assert_allclose(lrs, reference, rtol=1e-9, atol=0)
+    assert lrs[-1] == pytest.approx(base * (1 / max_iters)**0.9, rel=1e-9)
+
+
+RELEASED_CONFIGS = [c for c in CONFIGS if RELEASED_DIR in c and 'panoptic_fcn' in c]
+RELEASED_BASES = {
+    'cityscapes': 'panoptic-fcn_r50_8xb4-65k_cityscapes-crop-512x1024.py',
+    'cityscapes-ibs': 'panoptic-fcn_r50_8xb4-65k_cityscapes-cropsamp-512x1024-ibs.py',
+    'mapillary': 'panoptic-fcn_r50_8xb4-150k_mapillary-crop-1024x1024.py',
+    'mapillary-ibs': 'panoptic-fcn_r50_8xb4-150k_mapillary-cropsamp-1024x1024-ibs.py',
+}
+
+
+@pytest.mark.parametrize('rel_path', RELEASED_CONFIGS)
+def test_panoptic_fcn_released_checkpoint_configs(rel_path):
+    """The configs of the authors' checkpoints: the model of the matching training config, fed
+    as the release feeds it (BGR input minus PIXEL_MEAN listed in RGB order, std 1); Vistas test
+    images decoded and resized with PIL as detectron2 does (long side 2048)."""
+    name = osp.basename(rel_path)
+    key = name[len('panoptic-fcn_r50_release-ckpt_'):-len('.py')]
+    cfg = load_config(rel_path)
+    base = load_config(osp.join('configs', 'panoptic_fcn', RELEASED_BASES[key]))
+    ours, theirs = flatten(cfg.model.to_dict()), flatten(base.model.to_dict())
+    differing = {k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
+    assert differing == {'data_preprocessor.mean.0', 'data_preprocessor.mean.2'}
+    pre = cfg.model.data_preprocessor
+    assert (pre.mean, pre.std, pre.bgr_to_rgb) == ([123.675, 116.28, 103.53], [1.0, 1.0, 1.0],
+                                                   False)
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    if key.startswith('mapillary'):
+        assert pipeline[0]['imdecode_backend'] == 'pillow'
+        (resize, ) = find_transforms(pipeline, 'ResizeShortestEdge')
+        assert (resize['scale'], resize['max_size'], resize['backend'],
+                resize['interpolation']) == (2048, 2048, 'pillow', 'bilinear')
+        # detectron2's ResizeShortestEdge(2048, 2048) on uint8: PIL bilinear, int(x + 0.5) sizes
+        from PIL import Image
+
+        from mmdet.registry import TRANSFORMS
+        img = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            out = TRANSFORMS.build(resize)(dict(img=img, img_shape=img.shape[:2]))
+        expected = np.asarray(Image.fromarray(img).resize((2048, 1229), Image.BILINEAR))
+        assert np.array_equal(out['img'], expected)
+    else:  # Cityscapes: 1024x2048 images at full size, as the release's (1024, 2048) resize
+        assert not find_transforms(pipeline, 'Resize', 'ResizeShortestEdge', 'RandomResize')
+    build_model(cfg)
 
 
 def shrink_model(cfg: Config) -> dict:
@@ -535,10 +649,7 @@ BATCH_KEYS = ('num_gpus', 'images_per_gpu', 'train_dataloader.batch_size',
 
 
 @pytest.mark.parametrize(
-    'rel_path', [
-        c for c in CONFIGS
-        if '/demo/' not in c and c not in RELEASED and parse_name(osp.basename(c))['ibs']
-    ])
+    'rel_path', [c for c in CONFIGS if is_experiment(c) and parse_name(osp.basename(c))['ibs']])
 def test_ibs_configs_differ_from_their_baseline_only_in_ibs(rel_path):
     ibs, base = (flatten(load_config(p).to_dict()) for p in (rel_path, baseline_of(rel_path)))
     exp = expected_values(osp.basename(rel_path))
@@ -585,7 +696,7 @@ def test_mask2former_base_differs_from_mmdet_only_as_documented():
 
 
 @pytest.mark.parametrize('rel_path', RELEASED)
-def test_released_checkpoint_configs(rel_path):
+def test_mask2former_released_checkpoint_configs(rel_path):
     """configs/mask2former/released/: the recipe's training config with the release's
     test-time settings (resize, thresholds, queries, outputs)."""
     cfg = load_config(rel_path)

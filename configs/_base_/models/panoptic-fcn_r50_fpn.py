@@ -1,6 +1,6 @@
 # Panoptic FCN (Li et al., CVPR 2021) with ResNet-50 + FPN P2-P7, at the released Cityscapes
-# values ([FCN-IBS] configs/cityscapes/PanopticFCN-R50-cityscapes*.yaml over panopticfcn/config.py;
-# ibs_method.md §5.6). IBS is off here; an IBS config sets
+# values (PanopticFCN-IBS configs/cityscapes/PanopticFCN-R50-cityscapes*.yaml over
+# panopticfcn/config.py and detectron2's defaults). IBS is off here; an IBS config sets
 # model.panoptic_head.loss_ibs = dict(type='IBSLoss', partner='pair', num_points=None,
 # loss_weight=4.0)  # SEGMENT 4.0 x IBS_WEIGHT 1.0 (Vistas: 3.0 x 5.0 = 15.0)
 num_things_classes = 8
@@ -8,14 +8,17 @@ num_stuff_classes = 11
 
 model = dict(
     type='PanopticFCN',
-    # Standard torchvision normalisation (RGB, ImageNet mean/std) to match the torchvision
-    # weights; the release's RGB means on BGR input are not copied (Decision 7). Padding to 32
-    # is the release's FPN size divisibility; masks and the semantic map are padded too.
+    # The caffe-style MSRA weights take BGR input minus the BGR ImageNet means, std 1 (as mmdet's
+    # caffe configs). The release lists the means in RGB order (PIXEL_MEAN 123.675, 116.28,
+    # 103.53) on its BGR input; the configs of the released checkpoints copy that
+    # (configs/panoptic_fcn/released/), training from ImageNet weights uses the right order
+    # (docs/release_differences.md). Padding to 32 is the release's FPN size divisibility; masks
+    # and the semantic map are padded too.
     data_preprocessor=dict(
         type='DetDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
+        mean=[103.53, 116.28, 123.675],
+        std=[1.0, 1.0, 1.0],
+        bgr_to_rgb=False,
         pad_size_divisor=32,
         pad_mask=True,
         mask_pad_value=0,
@@ -29,11 +32,13 @@ model = dict(
         frozen_stages=1,  # detectron2 FREEZE_AT 2: stem and res2 frozen
         norm_cfg=dict(type='BN', requires_grad=False),  # detectron2 FrozenBN
         norm_eval=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        style='caffe',  # RESNETS.STRIDE_IN_1X1 True: the stride sits in the 1x1 conv
+        # detectron2://ImageNetPretrained/MSRA/R-50.pkl, as mmdet publishes it
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://detectron2/resnet50_caffe')),
     # P2-P5 plus P6 = conv(P5 output), P7 = conv(ReLU(P6)): mmdet's FPN with 'on_output' and
     # relu_before_extra_convs=True applies the ReLU only before the second extra conv, exactly
-    # the release's LastLevelP6P7fromP5.
+    # the release's LastLevelP6P7fromP5. Every conv gets detectron2's c2_xavier_fill
+    # (kaiming-uniform, a=1, zero bias), which is mmengine's Caffe2Xavier.
     neck=dict(
         type='FPN',
         in_channels=[256, 512, 1024, 2048],
@@ -41,7 +46,8 @@ model = dict(
         start_level=0,
         add_extra_convs='on_output',
         relu_before_extra_convs=True,
-        num_outs=6),
+        num_outs=6,
+        init_cfg=dict(type='Caffe2Xavier', layer='Conv2d')),
     panoptic_head=dict(
         type='PanopticFCNHead',
         num_things_classes=num_things_classes,  # POSITION_HEAD.THING.NUM_CLASSES
@@ -85,7 +91,7 @@ model = dict(
         loss_seg_th=dict(type='WeightedDiceLoss', loss_weight=4.0),  # LOSS_WEIGHT.SEGMENT
         loss_seg_st=dict(type='WeightedDiceLoss', loss_weight=4.0),
         loss_ibs=None,
-        detach_center_weights=False,  # release quirk kept (Decision 7)
+        detach_center_weights=False,  # release quirk kept (docs/release_differences.md)
         sync_normalizers=False,  # per-process normalisers, release quirk kept
         stuff_pooling='full_area'),  # release quirk kept: region sum / whole map area
     panoptic_fusion_head=dict(
@@ -93,7 +99,8 @@ model = dict(
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,
         stuff_mode='all_classes',
-        common_stride=4),
+        common_stride=4,
+        tie_break='release'),  # exact stuff/thing ties of the stuff argmax go to stuff
     train_cfg=dict(
         target_generator=dict(
             type='PanopticFCNTargetGenerator',

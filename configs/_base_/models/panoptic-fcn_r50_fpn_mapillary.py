@@ -1,5 +1,5 @@
-# Panoptic FCN R50 at the released Mapillary Vistas values ([FCN-IBS]
-# configs/mapillary-vistas/PanopticFCN-R50-mapillaryvistas*.yaml; ibs_method.md §5.6): 37 things,
+# Panoptic FCN R50 at the released Mapillary Vistas values (PanopticFCN-IBS
+# configs/mapillary-vistas/PanopticFCN-R50-mapillaryvistas*.yaml): 37 things,
 # the region head predicts the 28 stuff classes plus one merged "thing" class (STUFF.WITH_THING,
 # NUM_CLASSES 29), POS_NUM 3, TENSOR_DIM 400, the last instance scale range up to 4096,
 # LOSS_WEIGHT.SEGMENT 3.0, THING.THRES 0.2, SIMILAR_THRES 0.95. IBS is off here.

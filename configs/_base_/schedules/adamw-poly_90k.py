@@ -1,6 +1,7 @@
-# Mask2Former schedule (ibs_method.md §6): AdamW lr 1e-4, weight decay 0.05, backbone lr x0.1, no
-# decay on query/level embeddings and norms, poly (power 0.9) over 90k iterations without warm-up,
-# full-model gradient-norm clipping at 0.01. The release trains with AMP: add --amp on GPUs.
+# Mask2Former schedule (Mask2Former-IBS configs/*/Base-*.yaml): AdamW lr 1e-4, weight decay 0.05,
+# backbone lr x0.1, no decay on query/level embeddings and norms, detectron2's WarmupPolyLR
+# (power 0.9) over 90k iterations without warm-up (WARMUP_ITERS 0), full-model gradient-norm
+# clipping at 0.01. The release trains with AMP: add --amp on GPUs.
 max_iters = 90000
 
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
@@ -16,8 +17,10 @@ optim_wrapper = dict(
         },
         norm_decay_mult=0.0),
     clip_grad=dict(max_norm=0.01, norm_type=2))
+# detectron2's WarmupPolyLR without warm-up: lr(t) = base * (1 - t / max_iters) ** 0.9.
+# mmengine's PolyLR counts end - begin - 1 steps, hence end = max_iters + 1.
 param_scheduler = dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=0,
-                       end=max_iters)
+                       end=max_iters + 1)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=5000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

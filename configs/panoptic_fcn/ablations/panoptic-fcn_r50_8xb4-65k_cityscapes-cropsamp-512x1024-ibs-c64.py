@@ -1,6 +1,6 @@
 # Ablation over the released Panoptic FCN + IBS Cityscapes model: embedding dimension C = 64 (the
 # original Panoptic FCN default FEATURE_ENCODER.CONVS_DIM) instead of the 256 of the IBS configs
-# (ibs_method.md §5.1, Decision 4). C is the width of the stride-4 feature F and of the thing and
+# (docs/method.md). C is the width of the stride-4 feature F and of the thing and
 # stuff embeddings, so IBS's cross-image products shrink with it.
 _base_ = ['../panoptic-fcn_r50_8xb4-65k_cityscapes-cropsamp-512x1024-ibs.py']
 

@@ -1,5 +1,5 @@
 # Ablation over the released Panoptic FCN + IBS Cityscapes model: IBS against every other image of
-# the per-GPU batch, averaged (an extension the paper did not try; ibs_method.md Decision 2). With
+# the per-GPU batch, averaged (an extension the paper did not try; docs/method.md). With
 # 4 images per GPU each image has 3 partners, so IBS costs 3x the released products.
 _base_ = ['../panoptic-fcn_r50_8xb4-65k_cityscapes-cropsamp-512x1024-ibs.py']
 

@@ -1,8 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Loss and candidate plumbing of Panoptic FCN (Li et al., CVPR 2021) with optional IBS.
 
-Follows the release ([PFCN]/[FCN-IBS] ``panoptic_seg.py``), ``ibs_method.md`` §5.3-5.5 and
-Decision 4. Only real (instance, level) and (class, level) slots are gathered, so the release's
+Follows the release (PanopticFCN-IBS ``panopticfcn/panoptic_seg.py``) as ``docs/method.md``
+describes it. Only real (instance, level) and (class, level) slots are gathered, so the release's
 padding to TENSOR_DIM and to the per-level batch maximum (which never reaches a loss) is gone.
 
 Shape shorthand: B images, L kernel levels, T thing classes, R region classes, K kernels per
@@ -29,7 +29,8 @@ def pool_region_kernels(region_masks: Tensor, kernel_map: Tensor, pooling: str) 
     """Stuff kernel of each region: kernel features summed over the region, then normalised.
 
     ``'full_area'`` divides by the whole level area (the release's ``adaptive_avg_pool2d`` of the
-    masked map, kept per Decision 7); ``'masked_mean'`` divides by the region's own area.
+    masked map, kept: ``docs/release_differences.md``); ``'masked_mean'`` divides by the
+    region's own area.
 
     Args:
         region_masks (Tensor): Shape (S, Hl, Wl).
@@ -39,16 +40,25 @@ def pool_region_kernels(region_masks: Tensor, kernel_map: Tensor, pooling: str) 
     Returns:
         Tensor: Shape (S, C_k).
     """
+    if pooling == 'full_area':
+        # the release's op, adaptive_avg_pool2d of the masked map, so that float32 sums run in
+        # its order (an einsum differs by ~1e-7 and flips exact argmax ties of the stuff map);
+        # one region at a time bounds the (C_k, Hl, Wl) product's memory
+        if len(region_masks) == 0:
+            return kernel_map.new_zeros((0, kernel_map.shape[0]))
+        # shape (1, 1, Hl, Wl) x (1, C_k, Hl, Wl) -> (1, C_k, 1, 1) -> (1, C_k), per region
+        return torch.cat([
+            F.adaptive_avg_pool2d(mask[None, None] * kernel_map[None], 1).flatten(1)
+            for mask in region_masks
+        ])
     # shape (S, Hl, Wl) x (C_k, Hl, Wl) -> (S, C_k)
     summed = torch.einsum('shw,chw->sc', region_masks, kernel_map)
-    if pooling == 'full_area':
-        return summed / (kernel_map.shape[-2] * kernel_map.shape[-1])
     return summed / region_masks.flatten(1).sum(1, keepdim=True).clamp(min=1)
 
 
 def topk_guided_kernels(center_logits: Tensor, kernel_map: Tensor, masks4: Tensor, labels: Tensor,
                         num_kernels: int, guidance_thr: float) -> Tuple[Tensor, Tensor]:
-    """Training kernels of the instances of one level (``ibs_method.md`` §5.3).
+    """Training kernels of the instances of one level (``docs/method.md``).
 
     Each instance's class heatmap (sigmoid), restricted to pixels where its mask shrunk to the
     level exceeds ``guidance_thr``, picks its top-K positions; the kernel features there are its
@@ -82,7 +92,8 @@ class PanopticFCNHead(BaseModule):
 
     Loss keys: ``loss_pos_th`` (focal on center heatmaps / N_th), ``loss_pos_st`` (focal on
     region maps, pixel mean per (image, class) / B), ``loss_seg_th`` (weighted dice / N_th),
-    ``loss_seg_st`` (dice / N_st) and, when ``loss_ibs`` is set, ``loss_ibs_th`` (Decision 4).
+    ``loss_seg_st`` (dice / N_st) and, when ``loss_ibs`` is set, ``loss_ibs_th``
+    (``docs/method.md``).
     N_th counts (instance, level) slots, N_st (class, level) slots, both on this process unless
     ``sync_normalizers``.
 
@@ -101,7 +112,7 @@ class PanopticFCNHead(BaseModule):
             ``dict(type='IBSLoss', partner='pair', num_points=None, loss_weight=4.0)`` with
             loss_weight = SEGMENT x IBS_WEIGHT; None switches IBS off. Defaults to None.
         detach_center_weights (bool): Detach the top-K center scores used as mask-loss weights.
-            The release does not (Decision 7). Defaults to False.
+            The release does not (``docs/release_differences.md``). Defaults to False.
         sync_normalizers (bool): Average N_th, N_st and B over processes. The release does not.
             Defaults to False.
         stuff_pooling (str): 'full_area' (release) or 'masked_mean'. Defaults to 'full_area'.
@@ -186,10 +197,16 @@ class PanopticFCNHead(BaseModule):
         stride = self.target_generator.common_stride
         pad_shape = tuple(batch_data_samples[0].metainfo.get(
             'batch_input_shape', (mask_feat.shape[-2] * stride, mask_feat.shape[-1] * stride)))
+        # targets in the parameters' dtype: float64 models get float64 targets, AMP (float16
+        # activations, float32 parameters) keeps float32 targets
+        dtype = self.head_module.thing_embed.weight.dtype
         targets = [
-            self.target_generator(sample, pad_shape, tuple(mask_feat.shape[-2:]),
-                                  [tuple(k.shape[-2:]) for k in kernel_maps], mask_feat.device)
-            for sample in batch_data_samples
+            self.target_generator(
+                sample,
+                pad_shape,
+                tuple(mask_feat.shape[-2:]), [tuple(k.shape[-2:]) for k in kernel_maps],
+                mask_feat.device,
+                dtype=dtype) for sample in batch_data_samples
         ]
         return self.loss_by_feat(mask_feat, center_logits, region_logits, kernel_maps, targets)
 
@@ -297,7 +314,7 @@ class PanopticFCNHead(BaseModule):
         losses['loss_seg_st'] = self._masked_loss(self.loss_seg_st, stuff_logits, stuff_targets,
                                                   None, norm_st)
         if self.loss_ibs is not None:
-            # Decision 4: every thing kernel, weighted as in the dice loss, dense over F
+            # every thing kernel, weighted as in the dice loss, dense over F (docs/method.md)
             losses['loss_ibs_th'] = self.loss_ibs(
                 thing_embeds, mask_feat, weights=thing_weights, avg_factor=norm_th)
         return losses
@@ -324,7 +341,7 @@ class PanopticFCNHead(BaseModule):
     @torch.no_grad()
     def _thing_candidates_level(self, center_logits: Tensor, kernel_map: Tensor,
                                 pool_size: int) -> Tuple[Tensor, Tensor, Tensor]:
-        """Center peaks of one level of one image (``ibs_method.md`` §5.5 step 1).
+        """Center peaks of one level of one image (``docs/method.md``, inference step 1).
 
         Returns:
             tuple[Tensor]: Kernels (N, C_k), scores (N, ) and labels (N, ).
@@ -346,7 +363,7 @@ class PanopticFCNHead(BaseModule):
     @torch.no_grad()
     def _stuff_candidates_level(self, region_logits: Tensor,
                                 kernel_map: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Stuff regions of one level of one image (``ibs_method.md`` §5.5 step 2).
+        """Stuff regions of one level of one image (``docs/method.md``, inference step 2).
 
         Returns:
             tuple[Tensor]: Kernels (S, C_k), scores (S, ) and region channels (S, ).

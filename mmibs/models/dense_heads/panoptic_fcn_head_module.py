@@ -16,7 +16,7 @@ from mmibs.registry import MODELS
 @MODELS.register_module()
 class PanopticFCNHeadModule(BaseModule):
     """Feature encoder, kernel generator (position + kernel heads shared over P3-P7) and the thing
-    and stuff kernel generators (1x1 convs C_k -> C_e), ``ibs_method.md`` §5.1.
+    and stuff kernel generators (1x1 convs C_k -> C_e), ``docs/method.md``.
 
     Args:
         num_things_classes (int): T, channels of the center heatmaps.

@@ -3,7 +3,7 @@
 
 Li et al., "Fully Convolutional Networks for Panoptic Segmentation", CVPR 2021
 (https://arxiv.org/abs/2012.00720); with IBS (de Geus & Dubbelman, WACV 2023) through the head's
-``loss_ibs``. See ``ibs_method.md`` §5 and Decision 4.
+``loss_ibs``. See ``docs/method.md``.
 """
 from typing import Dict, List, Tuple
 

@@ -1,8 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Building blocks of Panoptic FCN (Li et al., CVPR 2021, https://arxiv.org/abs/2012.00720).
 
-``ibs_method.md`` §5.1 describes the modules; their behaviour and initialisation follow the
-released detectron2 code ([PFCN] ``panopticfcn/head.py`` and ``backbone_utils.py``).
+``docs/method.md`` describes the modules; their behaviour and initialisation follow the released
+detectron2 code (PanopticFCN-IBS ``panopticfcn/head.py`` and ``backbone_utils.py``).
 
 Shape shorthand: B images, C channels, L pyramid levels, T thing classes, R region classes
 (the stuff head's channels), H/4 x W/4 the stride-4 map, Hl x Wl the map of one level.
@@ -11,7 +11,9 @@ import math
 from typing import Sequence
 
 import torch
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import ConvModule
+from mmcv.ops import ModulatedDeformConv2dPack
+from mmdet.models.layers import ConvUpsample
 from mmdet.utils import OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -40,13 +42,35 @@ def add_coord_channels(x: Tensor) -> Tensor:
     return torch.cat([x, grid_rows, grid_cols], dim=1)
 
 
-class ConvNormReLUStack(BaseModule):
-    """``num_convs`` x [conv3x3 (optionally modulated deformable), norm, ReLU], optional CoordConv.
+def reset_to_release_init(module: nn.Module) -> None:
+    """Give every conv of ``module`` the initialisation of the release's ``SingleHead``.
 
-    The release's ``SingleHead``. The conv has a bias only without norm. Plain convs keep
-    PyTorch's default initialisation, as the release does; deformable convs use a
-    kaiming-uniform weight like detectron2's ``ModulatedDeformConv`` (mmcv's zero-initialised
-    offsets are kept: the offsets then start as a plain 3x3 conv).
+    Plain convs (detectron2 ``Conv2d``) and the offset convs of the deformable convs (a plain
+    ``nn.Conv2d`` in the release's ``ModulatedDeformConvWithOff``) keep PyTorch's default
+    initialisation; the deformable weights get detectron2 ``ModulatedDeformConv``'s
+    kaiming-uniform (ReLU gain) and a zero bias. mmcv's ConvModule (kaiming-normal) and
+    ``ModulatedDeformConv2dPack`` (uniform weights, zero offsets) initialise differently, so this
+    runs after construction and after mmengine's ``init_weights``.
+
+    Args:
+        module (nn.Module): A module holding ConvModules.
+    """
+    for m in module.modules():
+        if isinstance(m, ModulatedDeformConv2dPack):
+            nn.init.kaiming_uniform_(m.weight, nonlinearity='relu')
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+            m.conv_offset.reset_parameters()
+        elif isinstance(m, nn.Conv2d):
+            m.reset_parameters()
+
+
+class ConvNormReLUStack(BaseModule):
+    """``num_convs`` x ConvModule [conv3x3 (optionally modulated deformable), norm, ReLU] with an
+    optional CoordConv input: the release's ``SingleHead``.
+
+    The conv has a bias only without norm (ConvModule's ``bias='auto'``). Initialisation is the
+    release's (:func:`reset_to_release_init`).
 
     Args:
         in_channels (int): Input channels (without the 2 coordinate channels).
@@ -70,38 +94,24 @@ class ConvNormReLUStack(BaseModule):
         self.coord = coord
         self.deform = deform
         conv_cfg = dict(type='DCNv2', deform_groups=1) if deform else None
-        layers = []
-        for i in range(num_convs):
-            chans = (in_channels + 2 * coord) if i == 0 else feat_channels
-            layers.append(
-                build_conv_layer(
-                    conv_cfg,
-                    chans,
-                    feat_channels,
-                    kernel_size=3,
-                    stride=1,
-                    padding=1,
-                    bias=norm_cfg is None))
-            if norm_cfg is not None:
-                layers.append(build_norm_layer(norm_cfg, feat_channels)[1])
-            layers.append(nn.ReLU(inplace=True))
-        self.layers = nn.Sequential(*layers)
-        self._init_deform_weights()
-
-    def _init_deform_weights(self) -> None:
-        # detectron2's ModulatedDeformConv uses kaiming-uniform; mmcv's own init is uniform with
-        # a 2.4x smaller bound. Offsets stay zero (mmcv), the DCNv2 paper's choice.
-        for m in self.layers.modules():
-            if hasattr(m, 'conv_offset'):
-                nn.init.kaiming_uniform_(m.weight, nonlinearity='relu')
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        self.layers = nn.Sequential(*[
+            ConvModule(
+                (in_channels + 2 * coord) if i == 0 else feat_channels,
+                feat_channels,
+                kernel_size=3,
+                stride=1,
+                padding=1,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=dict(type='ReLU')) for i in range(num_convs)
+        ])
+        reset_to_release_init(self.layers)
 
     def init_weights(self) -> None:
-        """Run mmengine's init, then restore the release's deformable-conv init."""
+        """Run mmengine's init, then restore the release's initialisation."""
         super().init_weights()
-        if self.deform and not self.init_cfg:
-            self._init_deform_weights()
+        if not self.init_cfg:
+            reset_to_release_init(self.layers)
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x (Tensor): shape (B, C_in, H, W). Returns: Tensor: shape (B, C, H, W)."""
@@ -114,11 +124,12 @@ class ConvNormReLUStack(BaseModule):
 class PanopticFCNFeatureEncoder(BaseModule):
     """Semantic-FPN fusion of P2-P5 to stride 4, then the CoordConv feature encoder.
 
-    Semantic FPN (Kirillov et al.): each level goes through max(1, log2(stride / 4)) blocks of
-    [conv3x3, GN, ReLU, x2 bilinear upsampling unless already at stride 4]; the maps are summed.
-    The encoder then appends coordinates and applies ``num_convs`` x [conv3x3, ReLU] without norm
-    (a ReLU follows the last conv too), giving the high-resolution feature F whose dot products
-    with the kernels are the mask logits (``ibs_method.md`` §5.1).
+    Semantic FPN (Kirillov et al.): each level goes through mmdet's ``ConvUpsample``,
+    max(1, log2(stride / 4)) blocks of [conv3x3, GN, ReLU, x2 bilinear upsampling unless already
+    at stride 4]; the maps are summed. ConvModule's default kaiming-normal (fan-out) init is the
+    release's ``c2_msra_fill``. The encoder then appends coordinates and applies ``num_convs`` x
+    [conv3x3, ReLU] without norm (a ReLU follows the last conv too), giving the high-resolution
+    feature F whose dot products with the kernels are the mask logits (``docs/method.md``).
 
     Args:
         in_channels (int): Channels of the pyramid levels. Defaults to 256.
@@ -150,26 +161,15 @@ class PanopticFCNFeatureEncoder(BaseModule):
             if stride < common_stride or stride & (stride - 1):
                 raise ValueError('PanopticFCNFeatureEncoder: in_strides must be powers of 2 not '
                                  f'below common_stride={common_stride}, got {self.in_strides}')
-            ops = []
-            num_blocks = max(1, int(math.log2(stride) - math.log2(common_stride)))
-            for k in range(num_blocks):
-                conv = nn.Conv2d(
-                    in_channels if k == 0 else fpn_channels,
+            num_upsample = int(math.log2(stride) - math.log2(common_stride))
+            self.scale_heads.append(
+                ConvUpsample(
+                    in_channels,
                     fpn_channels,
-                    3,
-                    padding=1,
-                    bias=norm_cfg is None)
-                # the release's c2_msra_fill
-                nn.init.kaiming_normal_(conv.weight, mode='fan_out', nonlinearity='relu')
-                if conv.bias is not None:
-                    nn.init.zeros_(conv.bias)
-                ops.append(conv)
-                if norm_cfg is not None:
-                    ops.append(build_norm_layer(norm_cfg, fpn_channels)[1])
-                ops.append(nn.ReLU(inplace=True))
-                if stride != common_stride:
-                    ops.append(nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False))
-            self.scale_heads.append(nn.Sequential(*ops))
+                    num_layers=max(1, num_upsample),
+                    num_upsample=num_upsample,
+                    norm_cfg=norm_cfg,
+                    act_cfg=dict(type='ReLU')))
         self.encoder = ConvNormReLUStack(
             fpn_channels, out_channels, num_convs, coord=True, deform=False, norm_cfg=None)
 
@@ -303,6 +303,6 @@ def masks_from_embeddings(embeds: Tensor, feat: Tensor) -> Tensor:
 
 
 __all__ = [
-    'add_coord_channels', 'ConvNormReLUStack', 'PanopticFCNFeatureEncoder',
+    'add_coord_channels', 'reset_to_release_init', 'ConvNormReLUStack', 'PanopticFCNFeatureEncoder',
     'PanopticFCNPositionHead', 'PanopticFCNKernelHead', 'embed_kernels', 'masks_from_embeddings'
 ]

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The weighted dice loss of Panoptic FCN (``ibs_method.md`` §5.4).
+"""The weighted dice loss of Panoptic FCN (``docs/method.md``, release ``panopticfcn/loss.py``).
 
 mmdet's ``DiceLoss`` (``naive_dice=False``) computes ``1 - 2 * sum(p t) / (sum p^2 + sum t^2)``
 too, but adds ``eps`` to numerator and denominator and takes no per-mask weight. Panoptic FCN

@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Panoptic FCN inference after candidate extraction (``ibs_method.md`` §5.5 steps 3-5).
+"""Panoptic FCN inference after candidate extraction (``docs/method.md``, inference steps 3-5).
 
 Pure functions (kernel fusion, thing mask scoring, panoptic composition) testable without a
 model, plus :class:`PanopticFCNFusionHead` that chains them per image and returns mmdet's result
@@ -22,6 +22,38 @@ from torch import Tensor
 
 from mmibs.registry import MODELS
 from ..task_modules.panoptic_fcn_target_generator import region_channel_labels
+
+TIE_BREAKS = ('release', 'label')
+
+
+def stuff_argmax_order(channels: Tensor, num_things_classes: int, stuff_mode: str,
+                       tie_break: str) -> Tensor:
+    """Order in which the stuff map's argmax sees the fused region channels.
+
+    ``torch.argmax`` returns the first of tied maxima, so the order decides exact ties.
+    ``'release'``: the release's channel order. With ``'all_classes'`` the release's channel is
+    the Cityscapes trainId (stuff 0-10 before things 11-18), so the stuff channels come first,
+    then the thing channels, each in label order; with ``'with_thing'`` / ``'stuff_only'`` the
+    release's order is the region-channel order. ``'label'``: region-channel (= label) order,
+    things first with ``'all_classes'``, so a stuff/thing tie goes to the thing channel, which
+    paints nothing (the pixel stays void unless a thing covers it): mmibs' earlier behaviour.
+
+    Args:
+        channels (Tensor): Sorted unique region channels, shape (U, ).
+        num_things_classes (int): T.
+        stuff_mode (str): 'all_classes', 'with_thing' or 'stuff_only'.
+        tie_break (str): 'release' or 'label'.
+
+    Returns:
+        Tensor: A permutation of ``range(U)``, shape (U, ), long.
+    """
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f'tie_break must be one of {TIE_BREAKS}, got {tie_break!r}')
+    if tie_break == 'label' or stuff_mode != 'all_classes':
+        return torch.arange(len(channels), device=channels.device)
+    is_thing = (channels < num_things_classes).long()
+    # stable: stuff (key 0) before things (key 1), label order inside each group
+    return torch.sort(is_thing, stable=True).indices
 
 
 def fuse_thing_kernels(embeds: Tensor,
@@ -61,7 +93,7 @@ def fuse_thing_kernels(embeds: Tensor,
     # claimed at most once by rows 0..i, column-wise
     first_claim = claims.float().cumsum(dim=0) < 2
     leaders = first_claim.diagonal()
-    groups = (claims & first_claim)[leaders].float()
+    groups = (claims & first_claim)[leaders].to(embeds.dtype)
     # shape (G, N) x (N, C_e) -> (G, C_e)
     fused = groups @ embeds / groups.sum(1, keepdim=True)
     return fused, labels[leaders], scores[leaders]
@@ -194,6 +226,9 @@ class PanopticFCNFusionHead(BaseModule):
         num_stuff_classes (int): Defaults to 11.
         stuff_mode (str): As :class:`PanopticFCNHead`. Defaults to 'all_classes'.
         common_stride (int): Stride of the mask features. Defaults to 4.
+        tie_break (str): Exact ties of the stuff argmax: 'release' (the release's channel order:
+            with 'all_classes' stuff before things, :func:`stuff_argmax_order`) or 'label'
+            (things first, mmibs' earlier behaviour). Defaults to 'release'.
         test_cfg (dict, optional): ``similarity_thr`` (SIMILAR_THRES, 0.97 Cityscapes),
             ``class_specific_fusion`` (True), ``mask_thr`` (INST_THRES, 0.5),
             ``instance_score_thr`` (0.05), ``max_per_img`` (TOP_NUM, 200),
@@ -208,12 +243,18 @@ class PanopticFCNFusionHead(BaseModule):
                  num_stuff_classes: int = 11,
                  stuff_mode: str = 'all_classes',
                  common_stride: int = 4,
+                 tie_break: str = 'release',
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f'PanopticFCNFusionHead: tie_break must be one of {TIE_BREAKS}, '
+                             f'got {tie_break!r}')
         self.num_things_classes = num_things_classes
         self.num_stuff_classes = num_stuff_classes
         self.num_classes = num_things_classes + num_stuff_classes
+        self.stuff_mode = stuff_mode
+        self.tie_break = tie_break
         self.common_stride = common_stride
         self.register_buffer(
             'channel_labels',
@@ -257,7 +298,11 @@ class PanopticFCNFusionHead(BaseModule):
             return None
         embeds, channels, _ = fuse_stuff_kernels(cand['stuff_embeds'], cand['stuff_channels'],
                                                  cand['stuff_scores'])
+        order = stuff_argmax_order(channels, self.num_things_classes, self.stuff_mode,
+                                   self.tie_break)
+        embeds, channels = embeds[order], channels[order]
         feat = cand['mask_feat']
+        # shape (U, C_e) x (C_e, H/4 * W/4) -> (U, H/4, W/4)
         probs = (embeds @ feat.flatten(1)).sigmoid().view(-1, *feat.shape[-2:])
         probs = resize_to_output(probs, self.common_stride, img_shape, out_shape)
         return channels[probs.argmax(0)]

@@ -1,7 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Training targets of Panoptic FCN (``ibs_method.md`` §5.2, release ``gt_generate.py``).
+"""Training targets of Panoptic FCN (``docs/method.md``, release ``panopticfcn/gt_generate.py``).
 
-No parameters: it turns one mmdet panoptic data sample into per-level targets.
+No parameters: it turns one mmdet panoptic data sample into per-level targets, in the floating
+dtype it is given (the model's parameter dtype: float32, or float64 for parity checks).
 
 Shape shorthand: N instances, T thing classes, R region classes, S present region classes,
 H/4 x W/4 the (padded) stride-4 map, Hl x Wl one pyramid level, h x w the unpadded image.
@@ -118,7 +119,8 @@ def draw_gaussian_max(heatmap: Tensor, center: Tuple[int, int], radius: int,
 def downsample_to_canvas(maps: Tensor,
                          stride: int,
                          canvas: Tuple[int, int],
-                         chunk: int = 32) -> Tensor:
+                         chunk: int = 32,
+                         dtype: torch.dtype = torch.float32) -> Tensor:
     """Bilinearly shrink full-resolution maps by ``stride`` and paste them top-left on a canvas.
 
     The size is int(h / stride + 0.5), the release's rounding; the canvas is the padded stride-4
@@ -129,16 +131,17 @@ def downsample_to_canvas(maps: Tensor,
         stride (int): Common stride (4).
         canvas (tuple[int]): (H/4, W/4).
         chunk (int): Maps interpolated at once (bounds the float copy's memory). Defaults to 32.
+        dtype (torch.dtype): Floating dtype of the result. Defaults to torch.float32.
 
     Returns:
-        Tensor: Float maps, shape (N, H/4, W/4).
+        Tensor: Maps of ``dtype``, shape (N, H/4, W/4).
     """
     n, h, w = maps.shape
     new_h, new_w = int(h / stride + 0.5), int(w / stride + 0.5)
-    out = maps.new_zeros((n, *canvas), dtype=torch.float32)
+    out = maps.new_zeros((n, *canvas), dtype=dtype)
     ph, pw = min(new_h, canvas[0]), min(new_w, canvas[1])
     for start in range(0, n, chunk):
-        part = maps[start:start + chunk].float()
+        part = maps[start:start + chunk].to(dtype)
         # shape (n', h, w) -> (1, n', h/4, w/4)
         small = F.interpolate(
             part[None], size=(new_h, new_w), mode='bilinear', align_corners=False)[0]
@@ -153,12 +156,12 @@ def mass_centers(masks: Tensor) -> Tensor:
         masks (Tensor): Shape (N, H, W).
 
     Returns:
-        Tensor: Shape (N, 2), float, order (x, y).
+        Tensor: Shape (N, 2), the dtype of ``masks``, order (x, y).
     """
-    nonzero = (masks > 0).float()
+    nonzero = (masks > 0).to(masks.dtype)
     count = nonzero.flatten(1).sum(1)
-    ys = torch.arange(masks.shape[1], dtype=torch.float32, device=masks.device)
-    xs = torch.arange(masks.shape[2], dtype=torch.float32, device=masks.device)
+    ys = torch.arange(masks.shape[1], dtype=masks.dtype, device=masks.device)
+    xs = torch.arange(masks.shape[2], dtype=masks.dtype, device=masks.device)
     cy = (nonzero.sum(2) * ys).sum(1) / count
     cx = (nonzero.sum(1) * xs).sum(1) / count
     return torch.stack([cx, cy], dim=1)
@@ -242,14 +245,15 @@ class PanopticFCNTargetGenerator:
             lookup[t:t + s] = torch.arange(s)
         return lookup
 
-    def region_one_hot(self, sem_seg: Tensor) -> Tensor:
+    def region_one_hot(self, sem_seg: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
         """Full-resolution region targets: one channel per region class, void all-zero.
 
         Args:
             sem_seg (Tensor): Labels, shape (h, w).
+            dtype (torch.dtype): Floating dtype of the result. Defaults to torch.float32.
 
         Returns:
-            Tensor: Shape (R, h, w), float.
+            Tensor: Shape (R, h, w), ``dtype``.
         """
         sem_seg = sem_seg.long()
         if sem_seg.numel() and (sem_seg.min() < 0 or sem_seg.max() >= len(self._label_to_channel)):
@@ -263,16 +267,21 @@ class PanopticFCNTargetGenerator:
                              f'ignore_index={self.ignore_index}')
         one_hot = F.one_hot(channels, num_classes=self.num_region_classes + 1)
         # shape (h, w, R + 1) -> (R, h, w): the extra void channel is dropped
-        return one_hot.permute(2, 0, 1)[:self.num_region_classes].float()
+        return one_hot.permute(2, 0, 1)[:self.num_region_classes].to(dtype)
 
-    def _instance_boxes(self, gt_instances, masks: Tensor) -> Tensor:
+    def _instance_boxes(self, gt_instances, masks: Tensor, dtype: torch.dtype) -> Tensor:
         """Boxes (x1, y1, x2, y2) of the instances: the data sample's, else the masks' extent."""
         if 'bboxes' in gt_instances and len(gt_instances.bboxes) == len(masks):
-            return get_box_tensor(gt_instances.bboxes).float().to(masks.device)
-        return mask2bbox(masks.bool()).float()
+            return get_box_tensor(gt_instances.bboxes).to(device=masks.device, dtype=dtype)
+        return mask2bbox(masks.bool()).to(dtype)
 
-    def thing_targets(self, gt_instances, pad_shape: Tuple[int, int], canvas: Tuple[int, int],
-                      level_shapes: Sequence[Tuple[int, int]], device: torch.device) -> List[dict]:
+    def thing_targets(self,
+                      gt_instances,
+                      pad_shape: Tuple[int, int],
+                      canvas: Tuple[int, int],
+                      level_shapes: Sequence[Tuple[int, int]],
+                      device: torch.device,
+                      dtype: torch.dtype = torch.float32) -> List[dict]:
         """Per-level thing targets of one image.
 
         Args:
@@ -282,6 +291,7 @@ class PanopticFCNTargetGenerator:
             canvas (tuple[int]): (H/4, W/4) of the mask features.
             level_shapes (Sequence[tuple]): (Hl, Wl) of each kernel level.
             device (torch.device): Device of the targets.
+            dtype (torch.dtype): Floating dtype of the targets. Defaults to torch.float32.
 
         Returns:
             list[dict]: Per level: ``center_heatmap`` (T, Hl, Wl), ``masks`` (Nl, H/4, W/4),
@@ -296,13 +306,14 @@ class PanopticFCNTargetGenerator:
         if len(labels) and (labels.min() < 0 or labels.max() >= t):
             raise ValueError(f'gt_instances.labels must be thing labels in [0, {t}), got '
                              f'{labels.tolist()}')
-        masks4 = downsample_to_canvas(masks, self.common_stride, canvas)
-        boxes = self._instance_boxes(gt_instances, masks)
+        masks4 = downsample_to_canvas(masks, self.common_stride, canvas, dtype=dtype)
+        boxes = self._instance_boxes(gt_instances, masks, dtype)
         scales = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=0).sqrt()
         if self.center_type == 'mass':
             centers = mass_centers(masks4)
-            # an instance too thin to survive the shrink has no mass center (the release gets
-            # NaN and ends up at (0, 0)); its box center is the sane fallback
+            # an instance too thin to survive the shrink has no mass center: the release casts
+            # the NaN to int64 and clamps it to (0, 0) (gt_generate.py); mmibs keeps the box
+            # center, a documented difference (docs/release_differences.md)
             box_centers = (boxes[:, :2] + boxes[:, 2:]) / 2 / self.common_stride
             centers = torch.where(torch.isnan(centers), box_centers, centers)
         else:
@@ -334,14 +345,18 @@ class PanopticFCNTargetGenerator:
                     centers=level_centers))
         return targets
 
-    def stuff_targets(self, sem_seg: Tensor, canvas: Tuple[int, int],
-                      level_shapes: Sequence[Tuple[int, int]]) -> List[dict]:
+    def stuff_targets(self,
+                      sem_seg: Tensor,
+                      canvas: Tuple[int, int],
+                      level_shapes: Sequence[Tuple[int, int]],
+                      dtype: torch.dtype = torch.float32) -> List[dict]:
         """Per-level stuff targets of one image.
 
         Args:
             sem_seg (Tensor): Labels, shape (h, w) (image or padded size; padding is void).
             canvas (tuple[int]): (H/4, W/4).
             level_shapes (Sequence[tuple]): (Hl, Wl) of each kernel level.
+            dtype (torch.dtype): Floating dtype of the targets. Defaults to torch.float32.
 
         Returns:
             list[dict]: Per level: ``region_scores`` (R, Hl, Wl) soft targets of the region head,
@@ -349,7 +364,8 @@ class PanopticFCNTargetGenerator:
             ``region_masks`` (S, Hl, Wl) their binary level regions (kernel pooling) and
             ``labels`` (S, ) their region channels.
         """
-        soft4 = downsample_to_canvas(self.region_one_hot(sem_seg), self.common_stride, canvas)
+        soft4 = downsample_to_canvas(
+            self.region_one_hot(sem_seg, dtype), self.common_stride, canvas, dtype=dtype)
         targets = []
         for hl, wl in level_shapes:
             # shape (R, H/4, W/4) -> (R, Hl, Wl)
@@ -361,7 +377,7 @@ class PanopticFCNTargetGenerator:
                 dict(
                     region_scores=scores,
                     masks=soft4[present],
-                    region_masks=(scores[present] > 0).float(),
+                    region_masks=(scores[present] > 0).to(dtype),
                     labels=present.nonzero()[:, 0]))
         return targets
 
@@ -370,7 +386,8 @@ class PanopticFCNTargetGenerator:
                  pad_shape: Tuple[int, int],
                  canvas: Tuple[int, int],
                  level_shapes: Sequence[Tuple[int, int]],
-                 device: Optional[torch.device] = None) -> List[dict]:
+                 device: Optional[torch.device] = None,
+                 dtype: torch.dtype = torch.float32) -> List[dict]:
         """Targets of one :obj:`DetDataSample`.
 
         Args:
@@ -380,6 +397,8 @@ class PanopticFCNTargetGenerator:
             canvas (tuple[int]): (H/4, W/4).
             level_shapes (Sequence[tuple]): (Hl, Wl) of each kernel level (P3..P7).
             device (torch.device, optional): Defaults to the semantic map's device.
+            dtype (torch.dtype): Floating dtype of the targets (the model's parameter dtype).
+                Defaults to torch.float32.
 
         Returns:
             list[dict]: One dict per level with the keys of :meth:`thing_targets` (prefixed
@@ -394,9 +413,11 @@ class PanopticFCNTargetGenerator:
                              f'{self.ignore_index} = void); use LoadPanopticAnnotations')
         sem_seg = data_sample.gt_sem_seg.sem_seg
         device = device if device is not None else sem_seg.device
+        if not dtype.is_floating_point:
+            raise ValueError(f'PanopticFCNTargetGenerator: dtype must be floating, got {dtype}')
         things = self.thing_targets(data_sample.gt_instances, pad_shape, canvas, level_shapes,
-                                    device)
-        stuff = self.stuff_targets(sem_seg[0].to(device), canvas, level_shapes)
+                                    device, dtype)
+        stuff = self.stuff_targets(sem_seg[0].to(device), canvas, level_shapes, dtype)
         levels = []
         for th, st in zip(things, stuff):
             levels.append(

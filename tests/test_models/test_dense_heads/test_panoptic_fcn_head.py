@@ -75,7 +75,7 @@ def test_stuff_kernel_pooling_modes():
     regions[0, 1, 1:3] = 1  # two pixels: values (5, 6) and (17, 18)
     full = pool_region_kernels(regions, kmap, 'full_area')
     mean = pool_region_kernels(regions, kmap, 'masked_mean')
-    # the release divides the region sum by the whole map area (12), Decision 7
+    # the release divides the region sum by the whole map area (12), docs/release_differences.md
     torch.testing.assert_close(full, torch.tensor([[11 / 12, 35 / 12]]))
     torch.testing.assert_close(mean, torch.tensor([[5.5, 17.5]]))
 
@@ -190,7 +190,7 @@ def test_ibs_switch():
     mask_feat, centers, regions, kernels, shapes = random_head_outputs(head, 2)
     losses = head.loss_by_feat(mask_feat, centers, regions, kernels, targets)
     assert losses['loss_ibs_th'].item() > 0
-    # Decision 4: every thing kernel, normalised top-K weights, dense mean over the partner's F
+    # every thing kernel, normalised top-K weights, dense mean over the partner's F (docs/method.md)
     # (pair i ^ 1), divided by the (instance, level) slots, times SEGMENT x IBS weight
     embed = head.head_module.thing_embed
     total, n_th = 0.0, 0

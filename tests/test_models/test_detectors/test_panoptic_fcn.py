@@ -19,7 +19,7 @@ def r50_model(ibs: bool):
     cfg = copy.deepcopy(panoptic_fcn_base_config().model)
     cfg.backbone.init_cfg = None  # no download in tests
     if ibs:
-        # SEGMENT 4.0 x IBS_WEIGHT 1.0, Decision 4
+        # SEGMENT 4.0 x IBS_WEIGHT 1.0 (docs/method.md)
         cfg.panoptic_head.loss_ibs = dict(
             type='IBSLoss', partner='pair', num_points=None, loss_weight=4.0)
     torch.manual_seed(0)

@@ -167,3 +167,44 @@ def test_fusion_head_predict_contract():
     assert (pan[0, :, 11:] == 1 + 2 * INSTANCE_OFFSET).all()
     assert (pan[0, :, 6:10] == 2).all()
     torch.testing.assert_close(ins.bboxes[0, [0, 2]], torch.tensor([0.0, 6.0]))
+
+
+@pytest.mark.parametrize('tie_break', ['release', 'label'])
+def test_stuff_thing_ties_go_to_stuff_as_released(tie_break):
+    """all_classes (Cityscapes): a thing channel and a stuff channel with exactly equal
+    probability. The release's argmax runs over trainIds (stuff first) and paints the stuff class;
+    ``tie_break='label'`` (mmibs' earlier order, things first) picks the thing channel, which
+    paints nothing: void (= num_classes)."""
+    head = MODELS.build(
+        dict(
+            type='PanopticFCNFusionHead',
+            num_things_classes=2,
+            num_stuff_classes=2,
+            stuff_mode='all_classes',
+            tie_break=tie_break,
+            test_cfg=dict(stuff_area_limit=1)))
+    feat = torch.ones(2, 4, 4)
+    cand = dict(
+        mask_feat=feat,
+        thing_embeds=torch.zeros(0, 2),
+        thing_scores=torch.zeros(0),
+        thing_labels=torch.zeros(0, dtype=torch.long),
+        # channel 1 (thing 1) and channel 3 (stuff class 3) tie everywhere; channel 2 is lower
+        stuff_embeds=torch.tensor([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]),
+        stuff_scores=torch.tensor([0.5, 0.5, 0.5]),
+        stuff_channels=torch.tensor([1, 2, 3]))
+    sample = DetDataSample(metainfo=dict(img_shape=(16, 16), ori_shape=(16, 16)))
+    (result, ) = head.predict([cand], [sample])
+    pan = result['pan_results'].sem_seg
+    assert (pan == (3 if tie_break == 'release' else 4)).all()
+
+
+def test_stuff_argmax_order():
+    from mmibs.models.seg_heads.panoptic_fcn_fusion_head import stuff_argmax_order
+    channels = torch.tensor([0, 2, 5, 7, 9])  # things 0-7 (T = 8), stuff 8+
+    assert stuff_argmax_order(channels, 8, 'all_classes', 'release').tolist() == [4, 0, 1, 2, 3]
+    assert stuff_argmax_order(channels, 8, 'all_classes', 'label').tolist() == [0, 1, 2, 3, 4]
+    # with_thing: channel 0 is the merged thing class, first in the release too
+    assert stuff_argmax_order(channels, 8, 'with_thing', 'release').tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match='tie_break'):
+        MODELS.build(dict(type='PanopticFCNFusionHead', tie_break='stuff'))

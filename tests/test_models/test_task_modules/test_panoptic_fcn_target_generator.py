@@ -191,3 +191,20 @@ def test_invalid_labels_raise():
         make_generator()(sample, (H, W), CANVAS, LEVELS)
     with pytest.raises(ValueError, match='stuff_mode'):
         make_generator('things')
+
+
+def test_targets_follow_the_requested_dtype():
+    """float64 targets (a float64 model's) equal the float32 ones up to float32 rounding; the
+    floating targets carry the dtype, the indices stay integer."""
+    generator = make_generator()
+    ref = generator(make_scene(), (H, W), CANVAS, LEVELS)
+    out = generator(make_scene(), (H, W), CANVAS, LEVELS, dtype=torch.float64)
+    for lv32, lv64 in zip(ref, out):
+        for key, value in lv64.items():
+            if lv32[key].is_floating_point():
+                assert value.dtype == torch.float64, key
+                torch.testing.assert_close(value.float(), lv32[key], rtol=0, atol=1e-6)
+            else:
+                assert torch.equal(value, lv32[key]), key
+    with pytest.raises(ValueError, match='floating'):
+        generator(make_scene(), (H, W), CANVAS, LEVELS, dtype=torch.int64)
