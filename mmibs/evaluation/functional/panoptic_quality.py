@@ -4,62 +4,26 @@
 The PQ rules are those of panopticapi's and cityscapesscripts' ``pq_compute_single_core`` (the two
 are the same code), so the numbers are identical, but computed differently: those evaluators sort
 every pixel twice (``np.unique`` on the prediction, then on the combined 64-bit ids) and loop over
-pairs in Python. Here each id map is turned into compact segment indices through a lookup table
-(a binary search for very large ids), one ``np.bincount`` over ``gt_index * (P + 2) + pred_index``
-gives the whole G x P overlap matrix, and the matching is array arithmetic on that small matrix.
-Ids are at most 2**24 - 1 (RGB-encoded) or mmdet panoptic labels, so no 64-bit id product is needed.
+pairs in Python. Here the two id maps are cut into the runs of pixels along which neither id
+changes (:func:`segment_overlaps`), only each run's ids are looked up among the json segments, one
+weighted ``np.bincount`` gives the whole G x P overlap matrix, and the matching is array arithmetic
+on that small matrix.
 
-The thing pixel counts of ``ibs_method.md`` Decision 6 (Acc_th, Prec_th) come from the same overlap
+The thing pixel counts behind Acc_th and Prec_th (``docs/metrics.md``) come from the same overlap
 matrix (:mod:`.thing_pixel_stats`).
 
 Shape shorthand: H, W image; G ground-truth segments; P predicted segments; C categories.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
-from mmibs.utils.panoptic_ids import _rgba_to_id, id2rgb, rgb2id  # noqa: F401  (re-exported)
+from mmibs.utils.panoptic_ids import id2rgb, rgb2id  # noqa: F401  (re-exported)
+from .panoptic_png import read_panoptic_png  # noqa: F401  (re-exported)
 from .thing_pixel_stats import MATCHING_MODES, sum_by_category, thing_pixel_counts
 
 #: COCO-panoptic id of unlabelled pixels.
 VOID = 0
-# Largest id for which a dense lookup table (int32, 4 bytes per entry) is built; larger ids (COCO
-# ground truth encodes ids as random colours up to 2**24) use a binary search instead.
-_LUT_MAX_ID = 1 << 21
-
-
-def read_panoptic_png(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
-    """Read a COCO-panoptic PNG as an id map.
-
-    OpenCV decodes PNG faster than PIL here. Its BGR(A) pixels are turned into RGBA bytes by
-    ``cvtColor`` (a fast shuffle), read as little-endian uint32 and masked to the RGB bytes: the id,
-    with no uint32 temporaries per channel as in panopticapi's ``rgb2id``. A single-channel PNG
-    (ids saved as uint8/uint16 gray) is returned as it is.
-
-    Args:
-        path (str): PNG file.
-        backend_args (dict, optional): mmengine file backend arguments; None reads the local file
-            directly. Defaults to None.
-
-    Returns:
-        np.ndarray: uint32 (RGB) or uint8/uint16 (gray) ids, shape (H, W).
-    """
-    if backend_args is None:
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    else:
-        from mmengine.fileio import get
-        image = cv2.imdecode(
-            np.frombuffer(get(path, backend_args=backend_args), np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FileNotFoundError(f'read_panoptic_png: cannot read {path}')
-    if image.ndim == 2:
-        return image
-    if image.dtype != np.uint8 or image.shape[2] not in (3, 4):
-        raise ValueError(f'read_panoptic_png: {path} is not an 8-bit RGB(A) PNG '
-                         f'({image.dtype}, {image.shape[2]} channels)')
-    code = cv2.COLOR_BGR2RGBA if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
-    return _rgba_to_id(cv2.cvtColor(image, code))
 
 
 def parse_categories(categories: Sequence[dict]) -> Tuple[np.ndarray, np.ndarray, List[str]]:
@@ -83,8 +47,8 @@ class PanopticStats:
     """Summable per-category statistics of panoptic segmentation.
 
     PQ counts (as panopticapi's ``PQStat``): ``iou`` (sum of matched IoUs), ``tp``, ``fp``, ``fn``.
-    Thing pixel counts (Decision 6, zero for stuff): ``pix_tp_gt``, ``pix_fn``, ``pix_tp_pred``,
-    ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category maps, VOID and
+    Thing pixel counts (``docs/metrics.md``, zero for stuff): ``pix_tp_gt``, ``pix_fn``,
+    ``pix_tp_pred``, ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category maps, VOID and
     unknown ground truth ignored, crowd counted as its category): ``sem_intersect``, ``sem_pred``,
     ``sem_label``. Every field is an array of shape (C, ) in the order of ``categories``. Instances
     are small and picklable, so a metric can keep one per image and gather them across ranks.
@@ -128,37 +92,80 @@ class PanopticStats:
                 f'tp={int(self.tp.sum())}, fp={int(self.fp.sum())}, fn={int(self.fn.sum())})')
 
 
-def _segment_index(id_map: np.ndarray, seg_ids: np.ndarray, unknown: int) -> np.ndarray:
-    """Map every pixel id to ``0`` (VOID), ``k + 1`` (``seg_ids[k]``) or ``unknown``.
+class IdRuns:
+    """An id map stored as runs of equal ids along its row-major pixels (run-length encoding).
+
+    A panoptic map is a few flat regions, so a 1024x2048 map has some 10**4 - 10**5 runs: about
+    a twentieth of the map's bytes. :class:`~mmibs.evaluation.PanopticQualityMetric` keeps the
+    ground truth of validation images in this form between evaluations, and
+    :func:`segment_overlaps` accepts it in place of the map.
 
     Args:
-        id_map (np.ndarray): Segment ids, shape (H, W).
+        shape (tuple[int, int]): (H, W).
+        starts (np.ndarray): int64 index of the first pixel of each run, increasing, ``starts[0]
+            == 0``, shape (R, ).
+        values (np.ndarray): The id of each run, shape (R, ).
+    """
+
+    def __init__(self, shape: Tuple[int, int], starts: np.ndarray, values: np.ndarray) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.starts = starts
+        self.values = values
+
+    @classmethod
+    def from_map(cls, id_map: np.ndarray) -> 'IdRuns':
+        """Encode an id map, shape (H, W)."""
+        flat = id_map.ravel()
+        if flat.size == 0:
+            return cls(id_map.shape, np.zeros(0, np.int64), flat[:0].copy())
+        starts = np.flatnonzero(_changes(flat))
+        return cls(id_map.shape, starts, flat[starts])
+
+    def to_map(self) -> np.ndarray:
+        """Decode into the id map, shape (H, W)."""
+        size = self.shape[0] * self.shape[1]
+        lengths = np.diff(self.starts, append=size)
+        return np.repeat(self.values, lengths).reshape(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.starts.nbytes + self.values.nbytes
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(shape={self.shape}, runs={len(self.starts)})'
+
+
+def _changes(flat: np.ndarray) -> np.ndarray:
+    """``True`` at pixel 0 and wherever the id differs from the previous pixel, shape (N, )."""
+    change = np.empty(flat.shape, dtype=bool)
+    change[:1] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    return change
+
+
+def _segment_index(values: np.ndarray, seg_ids: np.ndarray, unknown: int) -> np.ndarray:
+    """Map ids to ``0`` (VOID), ``k + 1`` (``seg_ids[k]``) or ``unknown``.
+
+    Args:
+        values (np.ndarray): Segment ids (the ids of runs), shape (R, ).
         seg_ids (np.ndarray): Known non-zero segment ids, int64, shape (K, ).
         unknown (int): Index of ids that are neither VOID nor known.
 
     Returns:
-        np.ndarray: int32 or intp indices, shape (H * W, ).
+        np.ndarray: intp indices, shape (R, ).
     """
-    flat = id_map.ravel()
-    if flat.size and np.issubdtype(flat.dtype, np.signedinteger) and flat.min() < 0:
-        raise ValueError(f'segment ids must be non-negative, got {flat.min()}')
-    max_id = int(flat.max()) if flat.size else 0
-    if max_id <= _LUT_MAX_ID:
-        # int32 halves the memory traffic of int64; indices stay far below 2**31
-        lut = np.full(max_id + 1, unknown, dtype=np.int32)
-        inside = seg_ids <= max_id
-        lut[seg_ids[inside]] = np.flatnonzero(inside) + 1
-        lut[VOID] = 0
-        return lut[flat]
+    if values.size and np.issubdtype(values.dtype, np.signedinteger) and values.min() < 0:
+        raise ValueError(f'segment ids must be non-negative, got {values.min()}')
     if len(seg_ids) == 0:
-        index = np.full(flat.shape, unknown, dtype=np.intp)
+        index = np.full(values.shape, unknown, dtype=np.intp)
     else:
         order = np.argsort(seg_ids, kind='stable')
-        # compare in the map's own dtype: uint64 against int64 would promote to float64
-        sorted_ids = seg_ids[order].astype(flat.dtype)
-        pos = np.searchsorted(sorted_ids, flat).clip(max=len(sorted_ids) - 1)
-        index = np.where(sorted_ids[pos] == flat, order[pos] + 1, unknown)
-    index[flat == VOID] = 0
+        sorted_ids = seg_ids[order]
+        # compare as int64: every id type here (uint8/16/32, int32/64) fits without loss
+        values = values.astype(np.int64, copy=False)
+        pos = np.searchsorted(sorted_ids, values).clip(max=len(sorted_ids) - 1)
+        index = np.where(sorted_ids[pos] == values, order[pos] + 1, unknown)
+    index[values == VOID] = 0
     return index
 
 
@@ -182,12 +189,19 @@ def _segment_table(segments: Sequence[dict], cat_index: Dict[int, int], side: st
     return seg_ids, np.array(categories, dtype=np.intp), crowd
 
 
-def segment_overlaps(gt_ids: np.ndarray, gt_seg_ids: np.ndarray, pred_ids: np.ndarray,
-                     pred_seg_ids: np.ndarray) -> np.ndarray:
-    """Pixel counts of every (ground-truth id, predicted id) pair in one ``np.bincount``.
+def segment_overlaps(gt_ids: Union[np.ndarray, IdRuns], gt_seg_ids: np.ndarray,
+                     pred_ids: np.ndarray, pred_seg_ids: np.ndarray) -> np.ndarray:
+    """Pixel counts of every (ground-truth id, predicted id) pair.
+
+    The maps are cut into the runs along which neither id changes (two comparisons of
+    neighbouring pixels and one ``flatnonzero``); only the run starts are looked up and one
+    weighted ``np.bincount`` over ``gt_index * (P + 2) + pred_index`` sums the run lengths. A
+    panoptic pair has some 10**4 - 10**5 such runs for 2 * 10**6 pixels, so the lookups and the
+    histogram cost little, and the counts are the pixel counts exactly (float64 sums of integers
+    below 2**53).
 
     Args:
-        gt_ids (np.ndarray): Ground-truth id map, shape (H, W).
+        gt_ids (np.ndarray | IdRuns): Ground-truth id map, shape (H, W), or its runs.
         gt_seg_ids (np.ndarray): Ground-truth segment ids of the json, shape (G, ).
         pred_ids (np.ndarray): Predicted id map, shape (H, W).
         pred_seg_ids (np.ndarray): Predicted segment ids of the json, shape (P, ).
@@ -197,19 +211,34 @@ def segment_overlaps(gt_ids: np.ndarray, gt_seg_ids: np.ndarray, pred_ids: np.nd
         columns 1..G / 1..P the json segments in order, row G + 1 / column P + 1 ids of the PNG
         missing from the json.
     """
-    if gt_ids.shape != pred_ids.shape:
-        raise ValueError(f'segment_overlaps: ground truth {gt_ids.shape} and prediction '
-                         f'{pred_ids.shape} differ in size')
+    if tuple(gt_ids.shape) != tuple(pred_ids.shape):
+        raise ValueError(f'segment_overlaps: ground truth {tuple(gt_ids.shape)} and prediction '
+                         f'{tuple(pred_ids.shape)} differ in size')
     num_gt, num_pred = len(gt_seg_ids), len(pred_seg_ids)
-    gt_index = _segment_index(gt_ids, gt_seg_ids, num_gt + 1)
-    pred_index = _segment_index(pred_ids, pred_seg_ids, num_pred + 1)
     size = (num_gt + 2) * (num_pred + 2)
-    if size >= 1 << 31:
-        gt_index = gt_index.astype(np.int64)
+    pred_flat = pred_ids.ravel()
+    if pred_flat.size == 0:
+        return np.zeros((num_gt + 2, num_pred + 2), dtype=np.int64)
+    change = _changes(pred_flat)  # shape (N, )
+    if isinstance(gt_ids, IdRuns):
+        change[gt_ids.starts] = True
+        starts = np.flatnonzero(change)  # shape (R, )
+        # the ground-truth run each run lies in
+        gt_values = gt_ids.values[np.searchsorted(gt_ids.starts, starts, side='right') - 1]
+    else:
+        gt_flat = gt_ids.ravel()
+        gt_change = np.not_equal(gt_flat[1:], gt_flat[:-1])
+        np.logical_or(change[1:], gt_change, out=change[1:])
+        starts = np.flatnonzero(change)  # shape (R, )
+        gt_values = gt_flat[starts]
+    lengths = np.diff(starts, append=pred_flat.size)  # shape (R, )
+    gt_index = _segment_index(gt_values, gt_seg_ids, num_gt + 1)
+    pred_index = _segment_index(pred_flat[starts], pred_seg_ids, num_pred + 1)
     gt_index *= num_pred + 2
-    gt_index += pred_index  # combined index, in place: no extra H x W buffer
-    counts = np.bincount(gt_index, minlength=size)
-    return counts.reshape(num_gt + 2, num_pred + 2)  # shape (G+2)*(P+2) -> (G+2, P+2)
+    gt_index += pred_index  # combined index of each run
+    counts = np.bincount(gt_index, weights=lengths, minlength=size)
+    # shape (G+2)*(P+2) -> (G+2, P+2); exact: integer sums far below 2**53
+    return np.rint(counts).astype(np.int64).reshape(num_gt + 2, num_pred + 2)
 
 
 def panoptic_stats_single(gt_ids: np.ndarray,
@@ -296,7 +325,8 @@ def panoptic_stats_single(gt_ids: np.ndarray,
     pred_fp = ~matched.any(axis=0) & ~ignored
     stats.fp += np.bincount(pred_cat[pred_fp], minlength=num_categories)
 
-    # Decision 6 leaves out *all* crowd regions of the prediction's category (not only the last).
+    # Acc_th / Prec_th leave out *all* crowd regions of the prediction's category (not only the
+    # last one, as PQ does; docs/metrics.md).
     crowd_same_cat = gt_crowd[:, None] & same_cat  # shape (G, P)
     pred_valid = pred_area - pred_on_void - (overlaps * crowd_same_cat).sum(axis=0)
     (stats.pix_tp_gt, stats.pix_fn, stats.pix_tp_pred,
@@ -343,7 +373,7 @@ def summarize_panoptic_stats(stats: PanopticStats, classwise: bool = False) -> D
     category of a group occurs; the official evaluators divide by zero there). Acc_th / Prec_th
     average ``TP/(TP+FN)`` / ``TP/(TP+FP)`` over the thing categories whose denominator is not 0;
     Acc_th_pix / Prec_th_pix are the same ratios of the sums over all thing categories
-    (``ibs_method.md`` Decision 6). mIoU is the mean IoU of the semantic maps over the categories
+    (``docs/metrics.md``). mIoU is the mean IoU of the semantic maps over the categories
     whose union is not empty (mmseg's ``nanmean``).
 
     Args:
@@ -397,6 +427,6 @@ def summarize_panoptic_stats(stats: PanopticStats, classwise: bool = False) -> D
 
 
 __all__ = [
-    'VOID', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'parse_categories', 'PanopticStats',
+    'VOID', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'parse_categories', 'PanopticStats', 'IdRuns',
     'segment_overlaps', 'panoptic_stats_single', 'semantic_iou', 'summarize_panoptic_stats'
 ]
