@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.utils import ProgressBar
 from terminaltables import AsciiTable
 
-from .panoptic_png import PNG_DECODERS, png_decoder_available, read_panoptic_png
+from .panoptic_png import PNG_DECODERS, png_decoder_available, read_panoptic_runs
 from .panoptic_quality import PanopticStats, panoptic_stats_single, summarize_panoptic_stats
 from .thing_pixel_stats import MATCHING_MODES
 
@@ -69,8 +69,9 @@ def _image_stats(pair: Tuple[dict, dict], gt_folder: str, pred_folder: str,
                  categories: Sequence[dict], matching: str, decoder: str) -> PanopticStats:
     """Read one image pair and compute its statistics (runs in a worker thread)."""
     gt_ann, pred_ann = pair
-    gt_ids = read_panoptic_png(osp.join(gt_folder, gt_ann['file_name']), decoder=decoder)
-    pred_ids = read_panoptic_png(osp.join(pred_folder, pred_ann['file_name']), decoder=decoder)
+    # as runs: no full-size map outlives its decoding, and the pair is merged on small arrays
+    gt_ids = read_panoptic_runs(osp.join(gt_folder, gt_ann['file_name']), decoder=decoder)
+    pred_ids = read_panoptic_runs(osp.join(pred_folder, pred_ann['file_name']), decoder=decoder)
     return panoptic_stats_single(
         gt_ids,
         gt_ann['segments_info'],

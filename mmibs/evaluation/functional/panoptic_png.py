@@ -14,12 +14,14 @@ Measured on 1024x2048 panoptic PNGs written by PIL, one core (ms per PNG, pixels
 """
 import os.path as osp
 import struct
+import threading
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
 from mmibs.utils.panoptic_ids import _rgba_to_id
+from .id_runs import IdRuns
 
 try:  # optional fast decoder (requirements/runtime.txt on Linux x86_64 / macOS)
     import imgread
@@ -63,17 +65,51 @@ def png_header(data: bytes) -> Optional[Tuple[int, int, int, int]]:
     return struct.unpack('>IIBB', data[16:26])
 
 
-def _decode_cv2(data: bytes, name: str) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+# Per-thread RGBA buffer of read_panoptic_runs: a fresh 8 MB array per image costs thousands of
+# page faults (about as much as the conversion itself).
+_scratch = threading.local()
+
+
+def _rgba_buffer(height: int, width: int) -> np.ndarray:
+    buffer = getattr(_scratch, 'rgba', None)
+    if buffer is None or buffer.shape[:2] != (height, width):
+        buffer = _scratch.rgba = np.empty((height, width, 4), dtype=np.uint8)
+    return buffer
+
+
+def _decode(data: bytes, decoder: str, name: str, reuse: bool) -> Tuple[np.ndarray, bool]:
+    """Decode to ``(map, is_rgba)``: RGBA bytes as uint32 (alpha not masked yet) or gray ids.
+
+    With ``reuse`` the RGBA words live in this thread's buffer, valid until its next call.
+    """
+    if not png_decoder_available(decoder):
+        raise ImportError('read_panoptic_png: decoder="imgread" needs the imgread package '
+                          '(pip install imgread; Linux x86_64 and macOS wheels), or use "cv2"')
+    header = png_header(data)
+    image, code, imgread_error = None, None, None
+    if (decoder != 'cv2' and imgread is not None and header is not None and header[2] == 8
+            and header[3] in _IMGREAD_COLOR_TYPES):
+        try:
+            image = imgread.load_numpy_from_bytes(data, backend='image', limits='unlimited')
+            code = cv2.COLOR_RGB2RGBA
+        except (RuntimeError, ValueError) as error:
+            imgread_error = error  # corrupt or unusual: OpenCV reads it or names the file
     if image is None:
-        raise ValueError(f'read_panoptic_png: cannot decode {name} (not an image OpenCV reads)')
-    if image.ndim == 2:
-        return image
-    if image.dtype != np.uint8 or image.shape[2] not in (3, 4):
-        raise ValueError(f'read_panoptic_png: {name} is not an 8-bit RGB(A) PNG '
-                         f'({image.dtype}, {image.shape[2]} channels)')
-    code = cv2.COLOR_BGR2RGBA if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
-    return _rgba_to_id(cv2.cvtColor(image, code))
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:  # e.g. an empty buffer
+            image = None
+        if image is None:
+            reason = f'imgread: {imgread_error}' if imgread_error else 'not an image OpenCV reads'
+            raise ValueError(f'read_panoptic_png: cannot decode {name} ({reason})')
+        if image.ndim == 2:
+            return image, False
+        if image.dtype != np.uint8 or image.shape[2] not in (3, 4):
+            raise ValueError(f'read_panoptic_png: {name} is not an 8-bit RGB(A) PNG '
+                             f'({image.dtype}, {image.shape[2]} channels)')
+        code = cv2.COLOR_BGR2RGBA if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
+    rgba = cv2.cvtColor(image, code, dst=_rgba_buffer(*image.shape[:2]) if reuse else None)
+    return rgba.view('<u4')[..., 0], True  # shape (H, W, 4) -> (H, W)
 
 
 def decode_panoptic_png(data: bytes, decoder: str = 'auto', name: str = '<bytes>') -> np.ndarray:
@@ -94,22 +130,20 @@ def decode_panoptic_png(data: bytes, decoder: str = 'auto', name: str = '<bytes>
     Returns:
         np.ndarray: uint32 (colour) or uint8/uint16 (gray) ids, shape (H, W).
     """
-    if not png_decoder_available(decoder):
-        raise ImportError('read_panoptic_png: decoder="imgread" needs the imgread package '
-                          '(pip install imgread; Linux x86_64 and macOS wheels), or use "cv2"')
-    header = png_header(data)
-    if (decoder != 'cv2' and imgread is not None and header is not None and header[2] == 8
-            and header[3] in _IMGREAD_COLOR_TYPES):
-        try:
-            rgb = imgread.load_numpy_from_bytes(data, backend='image', limits='unlimited')
-        except (RuntimeError, ValueError) as error:
-            # corrupt or unusual file: OpenCV either reads it or raises with the file name
-            try:
-                return _decode_cv2(data, name)
-            except ValueError:
-                raise ValueError(f'read_panoptic_png: cannot decode {name}: {error}') from error
-        return _rgba_to_id(cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA))  # (H, W, 3) -> (H, W)
-    return _decode_cv2(data, name)
+    ids, is_rgba = _decode(data, decoder, name, reuse=False)
+    if is_rgba:
+        np.bitwise_and(ids, 0xFFFFFF, out=ids)  # drop the alpha byte
+    return ids
+
+
+def _read_bytes(path: str, backend_args: Optional[dict]) -> bytes:
+    if backend_args is None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'read_panoptic_png: cannot read {path}')
+        with open(path, 'rb') as f:
+            return f.read()
+    from mmengine.fileio import get
+    return get(path, backend_args=backend_args)
 
 
 def read_panoptic_png(path: str,
@@ -127,18 +161,31 @@ def read_panoptic_png(path: str,
     Returns:
         np.ndarray: uint32 (RGB) or uint8/uint16 (gray) ids, shape (H, W).
     """
-    if backend_args is None:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'read_panoptic_png: cannot read {path}')
-        with open(path, 'rb') as f:
-            data = f.read()
-    else:
-        from mmengine.fileio import get
-        data = get(path, backend_args=backend_args)
-    return decode_panoptic_png(data, decoder, name=path)
+    return decode_panoptic_png(_read_bytes(path, backend_args), decoder, name=path)
+
+
+def read_panoptic_runs(path: str,
+                       backend_args: Optional[dict] = None,
+                       decoder: str = 'auto') -> IdRuns:
+    """Read a COCO-panoptic PNG straight into :class:`IdRuns` (the evaluation's form).
+
+    Same ids as :func:`read_panoptic_png`, without keeping a full-size id map: the RGBA bytes go
+    to a per-thread buffer, runs are found on them, and only the run values are masked to 24 bits
+    (the alpha byte is the same on every pixel, so it makes no run boundary).
+
+    Args:
+        path (str): PNG file.
+        backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
+        decoder (str): 'auto', 'imgread' or 'cv2'. Defaults to 'auto'.
+
+    Returns:
+        IdRuns: The id map as runs.
+    """
+    words, is_rgba = _decode(_read_bytes(path, backend_args), decoder, path, reuse=True)
+    return IdRuns.from_map(words, value_mask=0xFFFFFF if is_rgba else None)
 
 
 __all__ = [
     'PNG_DECODERS', 'png_decoder_available', 'png_header', 'decode_panoptic_png',
-    'read_panoptic_png'
+    'read_panoptic_png', 'read_panoptic_runs'
 ]

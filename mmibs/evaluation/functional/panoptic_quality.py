@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from mmibs.utils.panoptic_ids import id2rgb, rgb2id  # noqa: F401  (re-exported)
+from .id_runs import IdRuns, changes
 from .panoptic_png import read_panoptic_png  # noqa: F401  (re-exported)
 from .thing_pixel_stats import MATCHING_MODES, sum_by_category, thing_pixel_counts
 
@@ -92,57 +93,6 @@ class PanopticStats:
                 f'tp={int(self.tp.sum())}, fp={int(self.fp.sum())}, fn={int(self.fn.sum())})')
 
 
-class IdRuns:
-    """An id map stored as runs of equal ids along its row-major pixels (run-length encoding).
-
-    A panoptic map is a few flat regions, so a 1024x2048 map has some 10**4 - 10**5 runs: about
-    a twentieth of the map's bytes. :class:`~mmibs.evaluation.PanopticQualityMetric` keeps the
-    ground truth of validation images in this form between evaluations, and
-    :func:`segment_overlaps` accepts it in place of the map.
-
-    Args:
-        shape (tuple[int, int]): (H, W).
-        starts (np.ndarray): int64 index of the first pixel of each run, increasing, ``starts[0]
-            == 0``, shape (R, ).
-        values (np.ndarray): The id of each run, shape (R, ).
-    """
-
-    def __init__(self, shape: Tuple[int, int], starts: np.ndarray, values: np.ndarray) -> None:
-        self.shape = tuple(int(n) for n in shape)
-        self.starts = starts
-        self.values = values
-
-    @classmethod
-    def from_map(cls, id_map: np.ndarray) -> 'IdRuns':
-        """Encode an id map, shape (H, W)."""
-        flat = id_map.ravel()
-        if flat.size == 0:
-            return cls(id_map.shape, np.zeros(0, np.int64), flat[:0].copy())
-        starts = np.flatnonzero(_changes(flat))
-        return cls(id_map.shape, starts, flat[starts])
-
-    def to_map(self) -> np.ndarray:
-        """Decode into the id map, shape (H, W)."""
-        size = self.shape[0] * self.shape[1]
-        lengths = np.diff(self.starts, append=size)
-        return np.repeat(self.values, lengths).reshape(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return self.starts.nbytes + self.values.nbytes
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(shape={self.shape}, runs={len(self.starts)})'
-
-
-def _changes(flat: np.ndarray) -> np.ndarray:
-    """``True`` at pixel 0 and wherever the id differs from the previous pixel, shape (N, )."""
-    change = np.empty(flat.shape, dtype=bool)
-    change[:1] = True
-    np.not_equal(flat[1:], flat[:-1], out=change[1:])
-    return change
-
-
 def _segment_index(values: np.ndarray, seg_ids: np.ndarray, unknown: int) -> np.ndarray:
     """Map ids to ``0`` (VOID), ``k + 1`` (``seg_ids[k]``) or ``unknown``.
 
@@ -189,21 +139,48 @@ def _segment_table(segments: Sequence[dict], cat_index: Dict[int, int], side: st
     return seg_ids, np.array(categories, dtype=np.intp), crowd
 
 
+def _run_starts(gt_ids: Union[np.ndarray, IdRuns], pred_ids: Union[np.ndarray, IdRuns],
+                size: int) -> np.ndarray:
+    """First pixel of every run along which neither map changes, int64, shape (R, )."""
+    maps = [ids.ravel() for ids in (gt_ids, pred_ids) if not isinstance(ids, IdRuns)]
+    runs = [ids for ids in (gt_ids, pred_ids) if isinstance(ids, IdRuns)]
+    if not maps:  # two run lists: merge the two sorted start lists (small arrays)
+        starts = np.concatenate((runs[0].starts, runs[1].starts))
+        starts.sort(kind='stable')  # a merge of the two sorted halves, linear
+        keep = np.empty(starts.shape, dtype=bool)
+        keep[:1] = True
+        np.not_equal(starts[1:], starts[:-1], out=keep[1:])
+        return starts[keep]
+    change = changes(maps[0])  # shape (N, )
+    if len(maps) == 2:
+        np.logical_or(change[1:], np.not_equal(maps[1][1:], maps[1][:-1]), out=change[1:])
+    else:
+        change[runs[0].starts] = True
+    return np.flatnonzero(change)
+
+
+def _values_at(ids: Union[np.ndarray, IdRuns], starts: np.ndarray) -> np.ndarray:
+    """The id of each pixel in ``starts``, shape (R, )."""
+    if isinstance(ids, IdRuns):  # the run each pixel lies in
+        return ids.values[np.searchsorted(ids.starts, starts, side='right') - 1]
+    return ids.ravel()[starts]
+
+
 def segment_overlaps(gt_ids: Union[np.ndarray, IdRuns], gt_seg_ids: np.ndarray,
-                     pred_ids: np.ndarray, pred_seg_ids: np.ndarray) -> np.ndarray:
+                     pred_ids: Union[np.ndarray, IdRuns], pred_seg_ids: np.ndarray) -> np.ndarray:
     """Pixel counts of every (ground-truth id, predicted id) pair.
 
-    The maps are cut into the runs along which neither id changes (two comparisons of
-    neighbouring pixels and one ``flatnonzero``); only the run starts are looked up and one
-    weighted ``np.bincount`` over ``gt_index * (P + 2) + pred_index`` sums the run lengths. A
-    panoptic pair has some 10**4 - 10**5 such runs for 2 * 10**6 pixels, so the lookups and the
-    histogram cost little, and the counts are the pixel counts exactly (float64 sums of integers
-    below 2**53).
+    The maps are cut into the runs along which neither id changes (comparisons of neighbouring
+    pixels and one ``flatnonzero``, or a merge of two :class:`IdRuns`); only the run starts are
+    looked up and one weighted ``np.bincount`` over ``gt_index * (P + 2) + pred_index`` sums the
+    run lengths. A panoptic pair has some 10**4 - 10**5 such runs for 2 * 10**6 pixels, so the
+    lookups and the histogram cost little, and the counts are the pixel counts exactly (float64
+    sums of integers below 2**53).
 
     Args:
         gt_ids (np.ndarray | IdRuns): Ground-truth id map, shape (H, W), or its runs.
         gt_seg_ids (np.ndarray): Ground-truth segment ids of the json, shape (G, ).
-        pred_ids (np.ndarray): Predicted id map, shape (H, W).
+        pred_ids (np.ndarray | IdRuns): Predicted id map, shape (H, W), or its runs.
         pred_seg_ids (np.ndarray): Predicted segment ids of the json, shape (P, ).
 
     Returns:
@@ -215,35 +192,23 @@ def segment_overlaps(gt_ids: Union[np.ndarray, IdRuns], gt_seg_ids: np.ndarray,
         raise ValueError(f'segment_overlaps: ground truth {tuple(gt_ids.shape)} and prediction '
                          f'{tuple(pred_ids.shape)} differ in size')
     num_gt, num_pred = len(gt_seg_ids), len(pred_seg_ids)
-    size = (num_gt + 2) * (num_pred + 2)
-    pred_flat = pred_ids.ravel()
-    if pred_flat.size == 0:
+    size = int(np.prod(gt_ids.shape))
+    if size == 0:
         return np.zeros((num_gt + 2, num_pred + 2), dtype=np.int64)
-    change = _changes(pred_flat)  # shape (N, )
-    if isinstance(gt_ids, IdRuns):
-        change[gt_ids.starts] = True
-        starts = np.flatnonzero(change)  # shape (R, )
-        # the ground-truth run each run lies in
-        gt_values = gt_ids.values[np.searchsorted(gt_ids.starts, starts, side='right') - 1]
-    else:
-        gt_flat = gt_ids.ravel()
-        gt_change = np.not_equal(gt_flat[1:], gt_flat[:-1])
-        np.logical_or(change[1:], gt_change, out=change[1:])
-        starts = np.flatnonzero(change)  # shape (R, )
-        gt_values = gt_flat[starts]
-    lengths = np.diff(starts, append=pred_flat.size)  # shape (R, )
-    gt_index = _segment_index(gt_values, gt_seg_ids, num_gt + 1)
-    pred_index = _segment_index(pred_flat[starts], pred_seg_ids, num_pred + 1)
+    starts = _run_starts(gt_ids, pred_ids, size)  # shape (R, )
+    lengths = np.diff(starts, append=size)  # shape (R, )
+    gt_index = _segment_index(_values_at(gt_ids, starts), gt_seg_ids, num_gt + 1)
+    pred_index = _segment_index(_values_at(pred_ids, starts), pred_seg_ids, num_pred + 1)
     gt_index *= num_pred + 2
     gt_index += pred_index  # combined index of each run
-    counts = np.bincount(gt_index, weights=lengths, minlength=size)
+    counts = np.bincount(gt_index, weights=lengths, minlength=(num_gt + 2) * (num_pred + 2))
     # shape (G+2)*(P+2) -> (G+2, P+2); exact: integer sums far below 2**53
     return np.rint(counts).astype(np.int64).reshape(num_gt + 2, num_pred + 2)
 
 
-def panoptic_stats_single(gt_ids: np.ndarray,
+def panoptic_stats_single(gt_ids: Union[np.ndarray, IdRuns],
                           gt_segments: Sequence[dict],
-                          pred_ids: np.ndarray,
+                          pred_ids: Union[np.ndarray, IdRuns],
                           pred_segments: Sequence[dict],
                           categories: Sequence[dict],
                           matching: str = 'pq',
@@ -259,10 +224,10 @@ def panoptic_stats_single(gt_ids: np.ndarray,
     nor VOID.
 
     Args:
-        gt_ids (np.ndarray): Ground-truth id map, shape (H, W); 0 is VOID.
+        gt_ids (np.ndarray | IdRuns): Ground-truth id map, shape (H, W), or its runs; 0 is VOID.
         gt_segments (Sequence[dict]): Ground-truth ``segments_info`` (``id``, ``category_id``,
             ``iscrowd``, optional ``area``).
-        pred_ids (np.ndarray): Predicted id map, shape (H, W); 0 is VOID.
+        pred_ids (np.ndarray | IdRuns): Predicted id map, shape (H, W), or its runs; 0 is VOID.
         pred_segments (Sequence[dict]): Predicted ``segments_info`` (``id``, ``category_id``).
         categories (Sequence[dict]): COCO-panoptic categories (``id``, ``name``, ``isthing``).
         matching (str): Pairing of the thing pixel counts, 'pq' or 'max_overlap'
@@ -284,8 +249,9 @@ def panoptic_stats_single(gt_ids: np.ndarray,
 
     counts = segment_overlaps(gt_ids, gt_seg_ids, pred_ids, pred_seg_ids)  # (G+2, P+2)
     if counts[:, -1].any():
-        known = np.append(pred_seg_ids, VOID).astype(pred_ids.dtype)
-        missing = np.setdiff1d(np.unique(pred_ids), known)
+        pred_values = pred_ids.values if isinstance(pred_ids, IdRuns) else pred_ids
+        known = np.append(pred_seg_ids, VOID).astype(pred_values.dtype)
+        missing = np.setdiff1d(np.unique(pred_values), known)
         raise KeyError(f'image {image_id!r}: predicted segment ids {missing.tolist()} are in the '
                        'PNG but not in segments_info')
     overlaps = counts[1:num_gt + 1, 1:num_pred + 1]  # shape (G, P)

@@ -26,7 +26,7 @@ from mmengine.logging import MMLogger, print_log
 from mmibs.registry import METRICS
 from ..functional import (MATCHING_MODES, PANOPTIC_KEYS, IdRuns, PanopticStats, id2rgb,
                           panoptic_result_tables, panoptic_stats_single, png_decoder_available,
-                          read_panoptic_png, summarize_panoptic_stats)
+                          read_panoptic_runs, summarize_panoptic_stats)
 
 
 @METRICS.register_module()
@@ -261,7 +261,7 @@ class PanopticQualityMetric(BaseMetric):
         runs = self._gt_cache.get(path)
         if runs is not None:
             return runs, False
-        return IdRuns.from_map(read_panoptic_png(path, self.backend_args, self.decoder)), True
+        return read_panoptic_runs(path, self.backend_args, self.decoder), True
 
     def _cache_ground_truth(self, path: str, runs: IdRuns) -> None:
         """Keep ``runs`` if the byte budget allows (first come, first kept; no eviction)."""

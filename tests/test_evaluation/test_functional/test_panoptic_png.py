@@ -7,7 +7,7 @@ from PIL import Image
 
 from mmibs.evaluation import evaluate_panoptic
 from mmibs.evaluation.functional import (IdRuns, decode_panoptic_png, id2rgb, png_decoder_available,
-                                         read_panoptic_png, segment_overlaps)
+                                         read_panoptic_png, read_panoptic_runs, segment_overlaps)
 from mmibs.evaluation.functional import panoptic_png
 from mmibs.testing import write_panoptic_pairs
 
@@ -56,6 +56,9 @@ def test_decoders_give_the_ids(tmp_path, decoder):
         got = read_panoptic_png(str(path), decoder=decoder)
         assert got.dtype == np.uint32 and got.shape == ids.shape, name
         np.testing.assert_array_equal(got, ids, err_msg=name)
+        runs = read_panoptic_runs(str(path), decoder=decoder)
+        np.testing.assert_array_equal(runs.to_map(), ids, err_msg=name)
+        np.testing.assert_array_equal(runs.starts, IdRuns.from_map(ids).starts, err_msg=name)
 
 
 @pytest.mark.parametrize('decoder', DECODERS)
@@ -66,6 +69,8 @@ def test_gray_pngs_keep_their_values(tmp_path, decoder):
     got = read_panoptic_png(str(tmp_path / 'gray16.png'), decoder=decoder)
     assert got.dtype == np.uint16
     np.testing.assert_array_equal(got, ids16)
+    np.testing.assert_array_equal(
+        read_panoptic_runs(str(tmp_path / 'gray16.png'), decoder=decoder).to_map(), ids16)
     ids8 = (ids16 % 251).astype(np.uint8)
     Image.fromarray(ids8).save(tmp_path / 'gray8.png')
     got = read_panoptic_png(str(tmp_path / 'gray8.png'), decoder=decoder)
@@ -123,7 +128,10 @@ def test_id_runs_round_trip_and_overlaps():
         gt_seg = np.unique(gt[gt > 0])[:-1].astype(np.int64)  # one gt id left out: "unknown"
         pred_seg = np.unique(pred[pred > 0]).astype(np.int64)
         counts = segment_overlaps(gt, gt_seg, pred, pred_seg)
-        np.testing.assert_array_equal(segment_overlaps(runs, gt_seg, pred, pred_seg), counts)
+        pred_runs = IdRuns.from_map(pred)
+        for gt_side, pred_side in ((runs, pred), (gt, pred_runs), (runs, pred_runs)):
+            np.testing.assert_array_equal(
+                segment_overlaps(gt_side, gt_seg, pred_side, pred_seg), counts)
         # naive reference: pixel by pixel
         gt_index = {0: 0, **{int(i): k + 1 for k, i in enumerate(gt_seg)}}
         pred_index = {0: 0, **{int(i): k + 1 for k, i in enumerate(pred_seg)}}

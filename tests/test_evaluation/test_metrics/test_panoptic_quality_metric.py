@@ -14,7 +14,7 @@ from mmseg.evaluation.metrics import IoUMetric
 from panopticapi import evaluation as pa_eval
 
 from mmibs.evaluation import evaluate_panoptic
-from mmibs.evaluation.functional import PANOPTIC_KEYS, IdRuns, read_panoptic_png
+from mmibs.evaluation.functional import PANOPTIC_KEYS, read_panoptic_png, read_panoptic_runs
 from mmibs.registry import METRICS
 from mmibs.testing import CITYSCAPES_CATEGORIES, write_panoptic_pairs
 
@@ -244,9 +244,9 @@ def test_ground_truth_is_decoded_once_per_run(pairs, monkeypatch, with_json):
 
     def counting_read(path, *args, **kwargs):
         decoded.append(path)
-        return read_panoptic_png(path, *args, **kwargs)
+        return read_panoptic_runs(path, *args, **kwargs)
 
-    monkeypatch.setattr(module, 'read_panoptic_png', counting_read)
+    monkeypatch.setattr(module, 'read_panoptic_runs', counting_read)
     samples = mmdet_samples(pairs, with_gt=not with_json)
     kwargs = dict(ann_file=pairs['gt_json'], seg_prefix=pairs['gt_folder']) if with_json else {}
 
@@ -276,6 +276,6 @@ def test_ground_truth_is_decoded_once_per_run(pairs, monkeypatch, with_json):
     with open(pairs['gt_json']) as f:
         files = {ann['image_id']: ann['file_name'] for ann in json.load(f)['annotations']}
     first_png = osp.join(pairs['gt_folder'], files[samples[0]['img_id']])
-    one = IdRuns.from_map(read_panoptic_png(first_png)).nbytes
+    one = read_panoptic_runs(first_png).nbytes
     (_, _), (small, decodes) = evaluate_twice(gt_cache_bytes=one)
     assert decodes == 2 * len(samples) - 1 and small == first
