@@ -46,12 +46,12 @@ import cv2
 import numpy as np
 import torch
 from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as cs_eval
+from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmengine.logging import MMLogger
 from panopticapi import evaluation as pa_eval
 from PIL import Image
 
 import mmibs  # noqa: F401  (registers PanopticQualityMetric)
-from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmibs.evaluation.functional import (PanopticStats, accumulate_panoptic_stats,
                                          evaluate_panoptic, id2rgb, match_annotations,
                                          png_decoder_available, read_panoptic_png,
@@ -111,8 +111,8 @@ def import_hotcoco(target: str):
         tuple: (``pq_compute`` or None, a line saying where it came from or why it is missing).
     """
     try:
-        from hotcoco.panoptic import pq_compute
         import hotcoco
+        from hotcoco.panoptic import pq_compute
         return pq_compute, f'hotcoco {getattr(hotcoco, "__version__", "?")} (installed)'
     except ImportError:
         pass

@@ -20,7 +20,6 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from mmibs.utils.panoptic_ids import _rgba_to_id
 from .id_runs import IdRuns
 
 try:  # optional fast decoder (requirements/runtime.txt on Linux x86_64 / macOS)

@@ -49,10 +49,11 @@ class PanopticStats:
 
     PQ counts (as panopticapi's ``PQStat``): ``iou`` (sum of matched IoUs), ``tp``, ``fp``, ``fn``.
     Thing pixel counts (``docs/metrics.md``, zero for stuff): ``pix_tp_gt``, ``pix_fn``,
-    ``pix_tp_pred``, ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category maps, VOID and
-    unknown ground truth ignored, crowd counted as its category): ``sem_intersect``, ``sem_pred``,
-    ``sem_label``. Every field is an array of shape (C, ) in the order of ``categories``. Instances
-    are small and picklable, so a metric can keep one per image and gather them across ranks.
+    ``pix_tp_pred``, ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category
+    maps, VOID and unknown ground truth ignored, crowd counted as its category):
+    ``sem_intersect``, ``sem_pred``, ``sem_label``. Every field is an array of shape (C, ) in the
+    order of ``categories``. Instances are small and picklable, so a metric can keep one per image
+    and gather them across ranks.
 
     Args:
         categories (Sequence[dict]): COCO-panoptic categories (``id``, ``name``, ``isthing``).
