@@ -183,30 +183,27 @@ class PanopticQualityMetric(BaseMetric):
         return categories, label2cat
 
     # --- per image -----------------------------------------------------------------------------
-    def _prediction(self, data_sample: dict) -> Tuple[np.ndarray, List[dict]]:
-        """Prediction id map (0 = VOID, else ``value + 1``) and its json ``segments_info``.
+    def _prediction(self, data_sample: dict) -> Tuple[IdRuns, List[dict]]:
+        """Prediction ids as runs (0 = VOID, else ``value + 1``) and its json ``segments_info``.
 
         The input tensor is only read (mmdet's metric writes VOID into it in place, which corrupts
-        it for any later metric). One ``bincount`` finds the values; a lookup table over them
-        turns the map into ids without a per-pixel modulo.
+        it for any later metric). The map is cut into runs of equal values once; the values, their
+        areas and their ids are then worked out on the runs, not on every pixel.
         """
         _, label2cat = self._labels()
         num_classes = len(label2cat)
         pan = data_sample['pred_panoptic_seg']['sem_seg']
         pan = pan.detach().cpu().numpy() if isinstance(pan, torch.Tensor) else np.asarray(pan)
         pan = pan.reshape(pan.shape[-2:])  # shape (1, H, W) -> (H, W), a view
-        flat = pan.ravel()
         image_id = data_sample.get('img_id')
-        if not np.issubdtype(flat.dtype, np.integer) or (flat.size and flat.min() < 0):
+        runs = IdRuns.from_map(pan)
+        if not np.issubdtype(pan.dtype, np.integer) or (runs.values.size and runs.values.min() < 0):
             raise ValueError(f'PanopticQualityMetric: image {image_id!r}: pred_panoptic_seg must '
-                             f'hold non-negative integers, got {flat.dtype}')
-        small = flat.size and flat.max() < 1 << 22  # mmdet's values are: label + inst * 1000
-        if small:
-            counts = np.bincount(flat)
-            values = np.flatnonzero(counts)
-            counts = counts[values]
-        else:
-            values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+                             f'hold non-negative integers, got {pan.dtype}')
+        values, inverse = np.unique(runs.values, return_inverse=True)  # shape (V, ), (R, )
+        lengths = np.diff(runs.starts, append=pan.size)  # shape (R, )
+        counts = np.rint(np.bincount(inverse, weights=lengths,
+                                     minlength=len(values))).astype(np.int64)  # shape (V, )
         labels = values % INSTANCE_OFFSET
         if labels.size and labels.max() > num_classes:
             raise ValueError(f'PanopticQualityMetric: image {image_id!r} has labels up to '
@@ -214,17 +211,11 @@ class PanopticQualityMetric(BaseMetric):
         keep = labels != num_classes  # VOID: label num_classes, any instance
         # ids = value + 1, so that label 0 with instance 0 does not become 0 (VOID)
         new_ids = np.where(keep, values + 1, 0)
-        if small:
-            lut = np.zeros(int(values.max()) + 1 if values.size else 1, dtype=np.int32)
-            lut[values] = new_ids
-            ids = lut[pan]  # shape (H, W)
-        else:
-            ids = new_ids[inverse].reshape(pan.shape)
         segments = [
             dict(id=int(v) + 1, category_id=int(label2cat[label]), area=int(area))
             for v, label, area in zip(values[keep], labels[keep], counts[keep])
         ]
-        return ids, segments
+        return IdRuns(pan.shape, runs.starts, new_ids[inverse]), segments
 
     def _ground_truth(self, data_sample: dict) -> Tuple[str, List[dict]]:
         """Ground-truth PNG path and ``segments_info`` (json format) of one data sample."""
@@ -292,7 +283,7 @@ class PanopticQualityMetric(BaseMetric):
         if self.seg_out_dir is not None:
             import cv2
             file_name = self._png_name(image_id)
-            cv2.imwrite(osp.join(self.seg_out_dir, file_name), id2rgb(pred_ids)[..., ::-1])
+            cv2.imwrite(osp.join(self.seg_out_dir, file_name), id2rgb(pred_ids.to_map())[..., ::-1])
             result['pred_ann'] = dict(
                 image_id=image_id, file_name=file_name, segments_info=pred_segments)
         if not self.format_only:
