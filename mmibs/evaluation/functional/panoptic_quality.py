@@ -140,24 +140,32 @@ def _segment_table(segments: Sequence[dict], cat_index: Dict[int, int], side: st
     return seg_ids, np.array(categories, dtype=np.intp), crowd
 
 
-def _run_starts(gt_ids: Union[np.ndarray, IdRuns], pred_ids: Union[np.ndarray, IdRuns],
-                size: int) -> np.ndarray:
-    """First pixel of every run along which neither map changes, int64, shape (R, )."""
+def _pair_runs(gt_ids: Union[np.ndarray, IdRuns],
+               pred_ids: Union[np.ndarray, IdRuns]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs along which neither map changes: first pixels and both ids, each shape (R, )."""
+    if isinstance(gt_ids, IdRuns) and isinstance(pred_ids, IdRuns):
+        # Merge the two sorted start lists (a stable sort of two sorted halves is linear) and
+        # count, at each merged start, how many starts of each side came before it: the run of
+        # that side it lies in. Of equal starts the last one is kept, past both sides' starts.
+        starts = np.concatenate((gt_ids.starts, pred_ids.starts))
+        order = np.argsort(starts, kind='stable')
+        starts = starts[order]
+        from_gt = order < len(gt_ids.starts)
+        keep = np.empty(starts.shape, dtype=bool)
+        keep[-1:] = True
+        np.not_equal(starts[1:], starts[:-1], out=keep[:-1])
+        gt_run = np.cumsum(from_gt)[keep] - 1
+        pred_run = np.cumsum(~from_gt)[keep] - 1
+        return starts[keep], gt_ids.values[gt_run], pred_ids.values[pred_run]
     maps = [ids.ravel() for ids in (gt_ids, pred_ids) if not isinstance(ids, IdRuns)]
     runs = [ids for ids in (gt_ids, pred_ids) if isinstance(ids, IdRuns)]
-    if not maps:  # two run lists: merge the two sorted start lists (small arrays)
-        starts = np.concatenate((runs[0].starts, runs[1].starts))
-        starts.sort(kind='stable')  # a merge of the two sorted halves, linear
-        keep = np.empty(starts.shape, dtype=bool)
-        keep[:1] = True
-        np.not_equal(starts[1:], starts[:-1], out=keep[1:])
-        return starts[keep]
     change = changes(maps[0])  # shape (N, )
     if len(maps) == 2:
         np.logical_or(change[1:], np.not_equal(maps[1][1:], maps[1][:-1]), out=change[1:])
     else:
         change[runs[0].starts] = True
-    return np.flatnonzero(change)
+    starts = np.flatnonzero(change)  # shape (R, )
+    return starts, _values_at(gt_ids, starts), _values_at(pred_ids, starts)
 
 
 def _values_at(ids: Union[np.ndarray, IdRuns], starts: np.ndarray) -> np.ndarray:
@@ -196,10 +204,10 @@ def segment_overlaps(gt_ids: Union[np.ndarray, IdRuns], gt_seg_ids: np.ndarray,
     size = int(np.prod(gt_ids.shape))
     if size == 0:
         return np.zeros((num_gt + 2, num_pred + 2), dtype=np.int64)
-    starts = _run_starts(gt_ids, pred_ids, size)  # shape (R, )
+    starts, gt_values, pred_values = _pair_runs(gt_ids, pred_ids)  # each shape (R, )
     lengths = np.diff(starts, append=size)  # shape (R, )
-    gt_index = _segment_index(_values_at(gt_ids, starts), gt_seg_ids, num_gt + 1)
-    pred_index = _segment_index(_values_at(pred_ids, starts), pred_seg_ids, num_pred + 1)
+    gt_index = _segment_index(gt_values, gt_seg_ids, num_gt + 1)
+    pred_index = _segment_index(pred_values, pred_seg_ids, num_pred + 1)
     gt_index *= num_pred + 2
     gt_index += pred_index  # combined index of each run
     counts = np.bincount(gt_index, weights=lengths, minlength=(num_gt + 2) * (num_pred + 2))
