@@ -24,6 +24,8 @@ import json
 import os
 from typing import Optional, Sequence
 
+import cv2
+
 from mmibs.evaluation.functional import (MATCHING_MODES, PNG_DECODERS, evaluate_panoptic,
                                          panoptic_result_tables)
 
@@ -56,6 +58,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    # the worker threads are the parallelism: OpenCV's own pool would only oversubscribe the cores
+    cv2.setNumThreads(1)
     results = evaluate_panoptic(
         args.gt_json,
         args.gt_dir,
