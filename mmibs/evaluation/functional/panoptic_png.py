@@ -3,14 +3,17 @@
 
 Decoding the two PNGs of an image pair is most of the time of an evaluation from files. A panoptic
 PNG is a few flat colours, so its zlib stream is long back-references: zlib's inflate (what OpenCV,
-PIL, libpng and libspng use) spends about 12 ms on a 1024x2048 map, the Rust ``png`` crate with
-``fdeflate`` under 1 ms. mmibs therefore decodes 8-bit RGB, RGBA and palette PNGs with
-``imgread`` (the Rust ``image``/``png`` crates, the GIL released) when it is installed, and
-everything else (16-bit, gray, or no ``imgread``) with OpenCV. Both give the same pixels, hence the
-same ids and the same metrics (``tests/test_evaluation/test_functional/test_panoptic_png.py``).
+PIL, libpng and libspng use) spends about 12 ms on a 1024x2048 map where libdeflate or zlib-ng
+need 0.3 ms. The Rust ``png`` crate (with ``fdeflate``; the decoder hotcoco uses too) decodes the
+whole PNG in about 2.4 ms. mmibs therefore decodes 8-bit RGB, RGBA and palette PNGs with
+``imgread`` (a binding of the Rust ``image``/``png`` crates that releases the GIL) when it is
+installed, and everything else (16-bit, gray, or no ``imgread``) with OpenCV. Both give the same
+pixels, hence the same ids and the same metrics
+(``tests/test_evaluation/test_functional/test_panoptic_png.py``).
 
-Measured on 1024x2048 panoptic PNGs written by PIL, one core (ms per PNG, pixels only): OpenCV
-17.5, PIL 19.4, pyspng 14.4, imagecodecs 14.1, pywuffs 12.3, pyvips 7.0, imgread 2.4.
+Measured on 1024x2048 panoptic PNGs written by PIL, one core, best of 5 (ms per PNG, decoded
+pixels): OpenCV 17.5, PIL 19.4, pyspng 14.4, imagecodecs (libpng) 14.1, pywuffs 12.3, pyvips 7.0,
+imgread 2.4.
 """
 import os.path as osp
 import struct
