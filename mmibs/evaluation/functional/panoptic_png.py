@@ -15,10 +15,11 @@ Measured on 1024x2048 panoptic PNGs written by PIL, one core, best of 5 (ms per 
 pixels): OpenCV 17.5, PIL 19.4, pyspng 14.4, imagecodecs (libpng) 14.1, pywuffs 12.3, pyvips 7.0,
 imgread 2.4.
 """
+import os
 import os.path as osp
 import struct
 import threading
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -67,22 +68,33 @@ def png_header(data: bytes) -> Optional[Tuple[int, int, int, int]]:
     return struct.unpack('>IIBB', data[16:26])
 
 
-# Per-thread RGBA buffer of read_panoptic_runs: a fresh 8 MB array per image costs thousands of
-# page faults (about as much as the conversion itself).
-_scratch = threading.local()
+# RGBA buffers of read_panoptic_runs, kept between calls: a fresh 8 MB array per image costs
+# thousands of page faults (about as much as the conversion itself). One per concurrent reader;
+# at most as many kept as there are cores.
+_free_buffers: List[np.ndarray] = []
+_buffers_lock = threading.Lock()
 
 
-def _rgba_buffer(height: int, width: int) -> np.ndarray:
-    buffer = getattr(_scratch, 'rgba', None)
-    if buffer is None or buffer.shape[:2] != (height, width):
-        buffer = _scratch.rgba = np.empty((height, width, 4), dtype=np.uint8)
-    return buffer
+def _take_buffer(height: int, width: int) -> np.ndarray:
+    with _buffers_lock:
+        for k, buffer in enumerate(_free_buffers):
+            if buffer.shape[:2] == (height, width):
+                return _free_buffers.pop(k)
+    return np.empty((height, width, 4), dtype=np.uint8)
 
 
-def _decode(data: bytes, decoder: str, name: str, reuse: bool) -> Tuple[np.ndarray, bool]:
+def _give_back(buffer: np.ndarray) -> None:
+    with _buffers_lock:
+        if len(_free_buffers) >= (os.cpu_count() or 1):
+            _free_buffers.pop(0)  # the oldest (e.g. of another image size) goes
+        _free_buffers.append(buffer)
+
+
+def _decode(data: bytes, decoder: str, name: str, reuse: bool = False) -> Tuple[np.ndarray, bool]:
     """Decode to ``(map, is_rgba)``: RGBA bytes as uint32 (alpha not masked yet) or gray ids.
 
-    With ``reuse`` the RGBA words live in this thread's buffer, valid until its next call.
+    With ``reuse`` the RGBA bytes go to a buffer of :func:`_take_buffer`, which the caller gives
+    back (:func:`_give_back`) when done with the map.
     """
     if not png_decoder_available(decoder):
         raise ImportError('read_panoptic_png: decoder="imgread" needs the imgread package '
@@ -110,7 +122,7 @@ def _decode(data: bytes, decoder: str, name: str, reuse: bool) -> Tuple[np.ndarr
             raise ValueError(f'read_panoptic_png: {name} is not an 8-bit RGB(A) PNG '
                              f'({image.dtype}, {image.shape[2]} channels)')
         code = cv2.COLOR_BGR2RGBA if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
-    rgba = cv2.cvtColor(image, code, dst=_rgba_buffer(*image.shape[:2]) if reuse else None)
+    rgba = cv2.cvtColor(image, code, dst=_take_buffer(*image.shape[:2]) if reuse else None)
     return rgba.view('<u4')[..., 0], True  # shape (H, W, 4) -> (H, W)
 
 
@@ -172,8 +184,8 @@ def read_panoptic_runs(path: str,
     """Read a COCO-panoptic PNG straight into :class:`IdRuns` (the evaluation's form).
 
     Same ids as :func:`read_panoptic_png`, without keeping a full-size id map: the RGBA bytes go
-    to a per-thread buffer, runs are found on them, and only the run values are masked to 24 bits
-    (the alpha byte is the same on every pixel, so it makes no run boundary).
+    to a buffer reused across calls, runs are found on them, and only the run values are masked
+    to 24 bits (the alpha byte is the same on every pixel, so it makes no run boundary).
 
     Args:
         path (str): PNG file.
@@ -184,7 +196,12 @@ def read_panoptic_runs(path: str,
         IdRuns: The id map as runs.
     """
     words, is_rgba = _decode(_read_bytes(path, backend_args), decoder, path, reuse=True)
-    return IdRuns.from_map(words, value_mask=0xFFFFFF if is_rgba else None)
+    if not is_rgba:
+        return IdRuns.from_map(words)
+    try:
+        return IdRuns.from_map(words, value_mask=0xFFFFFF)
+    finally:
+        _give_back(words.base if words.base is not None else words)
 
 
 __all__ = [

@@ -1,5 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """PNG decoding (imgread and the OpenCV fallback) and the run-length overlap counting."""
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -154,3 +156,20 @@ def test_evaluation_does_not_depend_on_decoder_or_threads(tmp_path, decoder):
         for key, value in reference.items():
             if key != 'time':
                 assert results[key] == value, key  # identical, not only close
+
+
+def test_reused_buffers_do_not_leak_between_images(tmp_path, monkeypatch):
+    """read_panoptic_runs reuses its RGBA buffers: images of two sizes, read in turn, stay right."""
+    monkeypatch.setattr(panoptic_png, '_free_buffers', [])
+    rng = np.random.default_rng(6)
+    small, large = flat_ids(rng, 16, 24), flat_ids(rng, 24, 40)
+    paths = {}
+    for name, ids in (('small', small), ('large', large)):
+        paths[name] = str(tmp_path / f'{name}.png')
+        Image.fromarray(id2rgb(ids)).save(paths[name])
+    for name in ['small', 'large', 'small', 'small', 'large'] * 2:
+        expected = small if name == 'small' else large
+        np.testing.assert_array_equal(read_panoptic_runs(paths[name]).to_map(), expected)
+    kept = panoptic_png._free_buffers
+    assert 1 <= len(kept) <= (os.cpu_count() or 1)
+    assert {buffer.shape for buffer in kept} <= {(16, 24, 4), (24, 40, 4)}
