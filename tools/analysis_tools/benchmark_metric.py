@@ -6,8 +6,8 @@ It writes N synthetic ground-truth / prediction pairs (street-scene-like, ~50-10
 merged, split, missed, spurious and mislabelled instances, crowd and void; ground truth written
 with PIL as cityscapesscripts' ``createPanopticImgs`` does), then times, like with like:
 
-- PNG decoding alone, with each decoder mmibs can use (imgread, OpenCV) and with PIL + rgb2id as
-  the official evaluators do;
+- PNG decoding alone, with each decoder mmibs can use (imgread, OpenCV; into runs, as the
+  evaluation reads them) and with PIL + rgb2id as the official evaluators do;
 - one process: mmibs ``accumulate_panoptic_stats(nproc=1)`` vs the ``pq_compute_single_core`` of
   cityscapesscripts and of panopticapi over all images;
 - inside a test loop (prediction tensors in memory, one process): mmibs ``PanopticQualityMetric``
@@ -55,7 +55,7 @@ import mmibs  # noqa: F401  (registers PanopticQualityMetric)
 from mmibs.evaluation.functional import (PanopticStats, accumulate_panoptic_stats,
                                          evaluate_panoptic, id2rgb, match_annotations,
                                          png_decoder_available, read_panoptic_png,
-                                         summarize_panoptic_stats)
+                                         read_panoptic_runs, summarize_panoptic_stats)
 from mmibs.registry import METRICS
 from mmibs.testing import CITYSCAPES_CATEGORIES, make_panoptic_pair
 
@@ -416,9 +416,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
 
         # PNG decoding alone: the floor of any evaluator reading the files.
         def decode_all(decoder):
+            # as the evaluation reads them: straight into runs (read_panoptic_runs)
             return lambda: [(
-                read_panoptic_png(osp.join(paths['gt_folder'], g['file_name']), decoder=decoder),
-                read_panoptic_png(osp.join(paths['pred_folder'], p['file_name']), decoder=decoder))
+                read_panoptic_runs(osp.join(paths['gt_folder'], g['file_name']), decoder=decoder),
+                read_panoptic_runs(osp.join(paths['pred_folder'], p['file_name']), decoder=decoder))
                             for g, p in pairs]
 
         decode_runs = {}
