@@ -63,8 +63,9 @@ class PanopticQualityMetric(BaseMetric):
         nproc (int): Threads that compute the images of one batch (the PNG decoding and numpy work
             release the GIL). Defaults to 1.
         gt_cache_bytes (int): Bytes of decoded ground truth kept for later evaluations, as
-            :class:`~mmibs.evaluation.functional.IdRuns` (a 1024x2048 Cityscapes map takes about
-            0.1-0.3 MB, so the default holds Cityscapes val many times over). Images are kept in
+            :class:`~mmibs.evaluation.functional.IdRuns` (12 bytes per run: 0.13 MB for the
+            synthetic 1024x2048 maps of benchmark_metric.py, ~10**4 runs; maps with finer
+            structures have more runs, e.g. 0.5 MB at 4 * 10**4). Images are kept in
             the order first seen until the budget is full, then no more are added: a validation
             set larger than the budget still hits on the part that fits at every evaluation
             (an LRU would miss on every image of a cyclic scan). 0 turns the cache off.
