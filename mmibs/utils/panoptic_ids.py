@@ -1,9 +1,9 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """COCO-panoptic id <-> RGB encoding (``id = R + 256 G + 256**2 B``), the one copy in mmibs.
 
-panopticapi's ``rgb2id`` does the same in int64 arithmetic on every pixel; here the bytes are read as
-a little-endian uint32 (one OpenCV channel conversion and a view), which is several times faster on
-1024x2048 maps and gives identical ids.
+panopticapi's ``rgb2id`` does the same in int64 arithmetic on every pixel; here the bytes are read
+as a little-endian uint32 (one OpenCV channel conversion and a view), which is several times faster
+on 1024x2048 maps and gives identical ids.
 """
 import cv2
 import numpy as np

@@ -62,16 +62,16 @@ def test_eval_panoptic_tool(tmp_path, capsys):
 
 
 def test_eval_panoptic_tool_command_line(tmp_path):
-    """Run as a script (as a user would), with the alternative matching."""
+    """Run as a script (as a user would), with the alternative matching and OpenCV decoding."""
     paths = write_panoptic_pairs(str(tmp_path / 'data'), num_images=2, height=32, width=64, seed=4)
     done = subprocess.run([
         sys.executable, TOOL, paths['gt_json'], paths['gt_folder'], paths['pred_json'],
-        paths['pred_folder'], '--matching', 'max_overlap', '--nproc', '1', '--no-progress'
+        paths['pred_folder'], '--matching', 'max_overlap', '--nproc', '1', '--no-progress',
+        '--decoder', 'cv2'
     ],
                           capture_output=True,
                           text=True,
-                          cwd=ROOT,
-                          timeout=300)
+                          cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert 'matching=max_overlap' in done.stdout and 'Prec_th' in done.stdout
 
@@ -106,3 +106,40 @@ def test_benchmark_metric_tool(tmp_path, capsys):
     assert 'mmibs accumulate_panoptic_stats(nproc=1)' in report['single']
     assert 'mmibs PanopticQualityMetric' in report['metric']
     assert 'identical to 1e-9: checked' in printed and 'hotcoco' in printed
+
+
+def load_benchmark_tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_metric_tool', osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_metric.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_benchmark_metric_all_cores_without_hotcoco(tmp_path, capsys):
+    """The all-core section runs (and checks its numbers) when hotcoco is not wanted."""
+    report = load_benchmark_tool().main([
+        '--num-images', '2', '--height', '32', '--width', '64', '--num-things', '6', '--repeat',
+        '1', '--sections', 'multi', '--hotcoco', 'skip', '--work-dir',
+        str(tmp_path)
+    ])
+    printed = capsys.readouterr().out
+    assert 'hotcoco: skipped (--hotcoco skip)' in printed
+    assert 'identical to 1e-9: checked' in printed and 'mmibs / hotcoco' not in printed
+    assert any(name.startswith('mmibs evaluate_panoptic') for name in report['multi'])
+
+
+def test_benchmark_metric_hotcoco_that_cannot_be_installed(tmp_path, monkeypatch):
+    """No hotcoco and no way to install it: the column is skipped with the reason."""
+    tool = load_benchmark_tool()
+    monkeypatch.setitem(sys.modules, 'hotcoco', None)  # import hotcoco raises ImportError
+    monkeypatch.setitem(sys.modules, 'hotcoco.panoptic', None)
+    monkeypatch.setattr(
+        tool.subprocess, 'run',
+        lambda command, **kwargs: subprocess.CompletedProcess(command, 1, '', 'no index here'))
+    target = str(tmp_path / 'cache' / 'hotcoco')
+    pq_compute, line = tool.import_hotcoco(target)
+    assert pq_compute is None
+    assert line.startswith('hotcoco: skipped, it could not be installed into') and target in line
+    assert 'no index here' in line
+    assert not osp.exists(target) and not list((tmp_path / 'cache').iterdir())  # nothing half-made

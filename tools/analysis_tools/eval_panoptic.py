@@ -4,8 +4,10 @@
 Inputs are COCO-panoptic files as ``cityscapesscripts``' ``csEvalPanopticSemanticLabeling`` and
 panopticapi's ``pq_compute`` read them (e.g. the ``<prefix>.panoptic.json`` and
 ``<prefix>.panoptic/`` that ``PanopticQualityMetric(outfile_prefix=...)`` writes); images are
-matched by ``image_id``, categories and thing flags come from the ground-truth json. PQ/SQ/RQ equal
-those evaluators'; Acc_th / Prec_th follow ``ibs_method.md`` Decision 6.
+matched by ``image_id`` (ints or Cityscapes' string ids), categories and thing flags come from the
+ground-truth json. PQ/SQ/RQ equal those evaluators'; Acc_th / Prec_th are defined in
+``docs/metrics.md``. All cores work by default (threads); PNGs are decoded with imgread when it is
+installed, else OpenCV (``--decoder``; the numbers are the same).
 
 Examples::
 
@@ -22,7 +24,10 @@ import json
 import os
 from typing import Optional, Sequence
 
-from mmibs.evaluation.functional import MATCHING_MODES, evaluate_panoptic, panoptic_result_tables
+import cv2
+
+from mmibs.evaluation.functional import (MATCHING_MODES, PNG_DECODERS, evaluate_panoptic,
+                                         panoptic_result_tables)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -39,7 +44,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='pairing of Acc_th / Prec_th: the PQ matching (IoU > 0.5) or, for each segment, '
         'the same-class segment it overlaps most')
     parser.add_argument(
-        '--nproc', type=int, default=None, help='worker processes (default: all cores)')
+        '--nproc', type=int, default=None, help='worker threads (default: all cores)')
+    parser.add_argument(
+        '--decoder',
+        choices=PNG_DECODERS,
+        default='auto',
+        help='PNG decoder: imgread (fast, if installed) or cv2; the results are the same')
     parser.add_argument('--classwise', action='store_true', help='also print per-class results')
     parser.add_argument('--out', help='save the results as json')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
@@ -48,6 +58,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    # the worker threads are the parallelism: OpenCV's own pool would only oversubscribe the cores
+    cv2.setNumThreads(1)
     results = evaluate_panoptic(
         args.gt_json,
         args.gt_dir,
@@ -56,7 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         matching=args.matching,
         nproc=args.nproc,
         classwise=args.classwise,
-        show_progress=not args.no_progress)
+        show_progress=not args.no_progress,
+        decoder=args.decoder)
     print(f'{results["num_images"]} images, matching={args.matching}, '
           f'{results["time"]:.2f} s')
     print('\n'.join(panoptic_result_tables(results)))

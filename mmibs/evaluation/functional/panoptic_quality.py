@@ -4,62 +4,27 @@
 The PQ rules are those of panopticapi's and cityscapesscripts' ``pq_compute_single_core`` (the two
 are the same code), so the numbers are identical, but computed differently: those evaluators sort
 every pixel twice (``np.unique`` on the prediction, then on the combined 64-bit ids) and loop over
-pairs in Python. Here each id map is turned into compact segment indices through a lookup table
-(a binary search for very large ids), one ``np.bincount`` over ``gt_index * (P + 2) + pred_index``
-gives the whole G x P overlap matrix, and the matching is array arithmetic on that small matrix.
-Ids are at most 2**24 - 1 (RGB-encoded) or mmdet panoptic labels, so no 64-bit id product is needed.
+pairs in Python. Here the two id maps are cut into the runs of pixels along which neither id
+changes (:func:`segment_overlaps`), only each run's ids are looked up among the json segments, one
+weighted ``np.bincount`` gives the whole G x P overlap matrix, and the matching is array arithmetic
+on that small matrix.
 
-The thing pixel counts of ``ibs_method.md`` Decision 6 (Acc_th, Prec_th) come from the same overlap
+The thing pixel counts behind Acc_th and Prec_th (``docs/metrics.md``) come from the same overlap
 matrix (:mod:`.thing_pixel_stats`).
 
 Shape shorthand: H, W image; G ground-truth segments; P predicted segments; C categories.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
-from mmibs.utils.panoptic_ids import _rgba_to_id, id2rgb, rgb2id  # noqa: F401  (re-exported)
+from mmibs.utils.panoptic_ids import id2rgb, rgb2id  # noqa: F401  (re-exported)
+from .id_runs import IdRuns, changes
+from .panoptic_png import read_panoptic_png  # noqa: F401  (re-exported)
 from .thing_pixel_stats import MATCHING_MODES, sum_by_category, thing_pixel_counts
 
 #: COCO-panoptic id of unlabelled pixels.
 VOID = 0
-# Largest id for which a dense lookup table (int32, 4 bytes per entry) is built; larger ids (COCO
-# ground truth encodes ids as random colours up to 2**24) use a binary search instead.
-_LUT_MAX_ID = 1 << 21
-
-
-def read_panoptic_png(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
-    """Read a COCO-panoptic PNG as an id map.
-
-    OpenCV decodes PNG faster than PIL here. Its BGR(A) pixels are turned into RGBA bytes by
-    ``cvtColor`` (a fast shuffle), read as little-endian uint32 and masked to the RGB bytes: the id,
-    with no uint32 temporaries per channel as in panopticapi's ``rgb2id``. A single-channel PNG
-    (ids saved as uint8/uint16 gray) is returned as it is.
-
-    Args:
-        path (str): PNG file.
-        backend_args (dict, optional): mmengine file backend arguments; None reads the local file
-            directly. Defaults to None.
-
-    Returns:
-        np.ndarray: uint32 (RGB) or uint8/uint16 (gray) ids, shape (H, W).
-    """
-    if backend_args is None:
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    else:
-        from mmengine.fileio import get
-        image = cv2.imdecode(
-            np.frombuffer(get(path, backend_args=backend_args), np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FileNotFoundError(f'read_panoptic_png: cannot read {path}')
-    if image.ndim == 2:
-        return image
-    if image.dtype != np.uint8 or image.shape[2] not in (3, 4):
-        raise ValueError(f'read_panoptic_png: {path} is not an 8-bit RGB(A) PNG '
-                         f'({image.dtype}, {image.shape[2]} channels)')
-    code = cv2.COLOR_BGR2RGBA if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
-    return _rgba_to_id(cv2.cvtColor(image, code))
 
 
 def parse_categories(categories: Sequence[dict]) -> Tuple[np.ndarray, np.ndarray, List[str]]:
@@ -83,11 +48,12 @@ class PanopticStats:
     """Summable per-category statistics of panoptic segmentation.
 
     PQ counts (as panopticapi's ``PQStat``): ``iou`` (sum of matched IoUs), ``tp``, ``fp``, ``fn``.
-    Thing pixel counts (Decision 6, zero for stuff): ``pix_tp_gt``, ``pix_fn``, ``pix_tp_pred``,
-    ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category maps, VOID and
-    unknown ground truth ignored, crowd counted as its category): ``sem_intersect``, ``sem_pred``,
-    ``sem_label``. Every field is an array of shape (C, ) in the order of ``categories``. Instances
-    are small and picklable, so a metric can keep one per image and gather them across ranks.
+    Thing pixel counts (``docs/metrics.md``, zero for stuff): ``pix_tp_gt``, ``pix_fn``,
+    ``pix_tp_pred``, ``pix_fp``. Semantic areas (mmseg's ``intersect_and_union`` on the category
+    maps, VOID and unknown ground truth ignored, crowd counted as its category):
+    ``sem_intersect``, ``sem_pred``, ``sem_label``. Every field is an array of shape (C, ) in the
+    order of ``categories``. Instances are small and picklable, so a metric can keep one per image
+    and gather them across ranks.
 
     Args:
         categories (Sequence[dict]): COCO-panoptic categories (``id``, ``name``, ``isthing``).
@@ -128,37 +94,29 @@ class PanopticStats:
                 f'tp={int(self.tp.sum())}, fp={int(self.fp.sum())}, fn={int(self.fn.sum())})')
 
 
-def _segment_index(id_map: np.ndarray, seg_ids: np.ndarray, unknown: int) -> np.ndarray:
-    """Map every pixel id to ``0`` (VOID), ``k + 1`` (``seg_ids[k]``) or ``unknown``.
+def _segment_index(values: np.ndarray, seg_ids: np.ndarray, unknown: int) -> np.ndarray:
+    """Map ids to ``0`` (VOID), ``k + 1`` (``seg_ids[k]``) or ``unknown``.
 
     Args:
-        id_map (np.ndarray): Segment ids, shape (H, W).
+        values (np.ndarray): Segment ids (the ids of runs), shape (R, ).
         seg_ids (np.ndarray): Known non-zero segment ids, int64, shape (K, ).
         unknown (int): Index of ids that are neither VOID nor known.
 
     Returns:
-        np.ndarray: int32 or intp indices, shape (H * W, ).
+        np.ndarray: intp indices, shape (R, ).
     """
-    flat = id_map.ravel()
-    if flat.size and np.issubdtype(flat.dtype, np.signedinteger) and flat.min() < 0:
-        raise ValueError(f'segment ids must be non-negative, got {flat.min()}')
-    max_id = int(flat.max()) if flat.size else 0
-    if max_id <= _LUT_MAX_ID:
-        # int32 halves the memory traffic of int64; indices stay far below 2**31
-        lut = np.full(max_id + 1, unknown, dtype=np.int32)
-        inside = seg_ids <= max_id
-        lut[seg_ids[inside]] = np.flatnonzero(inside) + 1
-        lut[VOID] = 0
-        return lut[flat]
+    if values.size and np.issubdtype(values.dtype, np.signedinteger) and values.min() < 0:
+        raise ValueError(f'segment ids must be non-negative, got {values.min()}')
     if len(seg_ids) == 0:
-        index = np.full(flat.shape, unknown, dtype=np.intp)
+        index = np.full(values.shape, unknown, dtype=np.intp)
     else:
         order = np.argsort(seg_ids, kind='stable')
-        # compare in the map's own dtype: uint64 against int64 would promote to float64
-        sorted_ids = seg_ids[order].astype(flat.dtype)
-        pos = np.searchsorted(sorted_ids, flat).clip(max=len(sorted_ids) - 1)
-        index = np.where(sorted_ids[pos] == flat, order[pos] + 1, unknown)
-    index[flat == VOID] = 0
+        sorted_ids = seg_ids[order]
+        # compare as int64: every id type here (uint8/16/32, int32/64) fits without loss
+        values = values.astype(np.int64, copy=False)
+        pos = np.searchsorted(sorted_ids, values).clip(max=len(sorted_ids) - 1)
+        index = np.where(sorted_ids[pos] == values, order[pos] + 1, unknown)
+    index[values == VOID] = 0
     return index
 
 
@@ -182,14 +140,56 @@ def _segment_table(segments: Sequence[dict], cat_index: Dict[int, int], side: st
     return seg_ids, np.array(categories, dtype=np.intp), crowd
 
 
-def segment_overlaps(gt_ids: np.ndarray, gt_seg_ids: np.ndarray, pred_ids: np.ndarray,
-                     pred_seg_ids: np.ndarray) -> np.ndarray:
-    """Pixel counts of every (ground-truth id, predicted id) pair in one ``np.bincount``.
+def _pair_runs(gt_ids: Union[np.ndarray, IdRuns],
+               pred_ids: Union[np.ndarray, IdRuns]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs along which neither map changes: first pixels and both ids, each shape (R, )."""
+    if isinstance(gt_ids, IdRuns) and isinstance(pred_ids, IdRuns):
+        # Merge the two sorted start lists (a stable sort of two sorted halves is linear) and
+        # count, at each merged start, how many starts of each side came before it: the run of
+        # that side it lies in. Of equal starts the last one is kept, past both sides' starts.
+        starts = np.concatenate((gt_ids.starts, pred_ids.starts))
+        order = np.argsort(starts, kind='stable')
+        starts = starts[order]
+        from_gt = order < len(gt_ids.starts)
+        keep = np.empty(starts.shape, dtype=bool)
+        keep[-1:] = True
+        np.not_equal(starts[1:], starts[:-1], out=keep[:-1])
+        gt_run = np.cumsum(from_gt)[keep] - 1
+        pred_run = np.cumsum(~from_gt)[keep] - 1
+        return starts[keep], gt_ids.values[gt_run], pred_ids.values[pred_run]
+    maps = [ids.ravel() for ids in (gt_ids, pred_ids) if not isinstance(ids, IdRuns)]
+    runs = [ids for ids in (gt_ids, pred_ids) if isinstance(ids, IdRuns)]
+    change = changes(maps[0])  # shape (N, )
+    if len(maps) == 2:
+        np.logical_or(change[1:], np.not_equal(maps[1][1:], maps[1][:-1]), out=change[1:])
+    else:
+        change[runs[0].starts] = True
+    starts = np.flatnonzero(change)  # shape (R, )
+    return starts, _values_at(gt_ids, starts), _values_at(pred_ids, starts)
+
+
+def _values_at(ids: Union[np.ndarray, IdRuns], starts: np.ndarray) -> np.ndarray:
+    """The id of each pixel in ``starts``, shape (R, )."""
+    if isinstance(ids, IdRuns):  # the run each pixel lies in
+        return ids.values[np.searchsorted(ids.starts, starts, side='right') - 1]
+    return ids.ravel()[starts]
+
+
+def segment_overlaps(gt_ids: Union[np.ndarray, IdRuns], gt_seg_ids: np.ndarray,
+                     pred_ids: Union[np.ndarray, IdRuns], pred_seg_ids: np.ndarray) -> np.ndarray:
+    """Pixel counts of every (ground-truth id, predicted id) pair.
+
+    The maps are cut into the runs along which neither id changes (comparisons of neighbouring
+    pixels and one ``flatnonzero``, or a merge of two :class:`IdRuns`); only the run starts are
+    looked up and one weighted ``np.bincount`` over ``gt_index * (P + 2) + pred_index`` sums the
+    run lengths. A panoptic pair has some 10**4 - 10**5 such runs for 2 * 10**6 pixels, so the
+    lookups and the histogram cost little, and the counts are the pixel counts exactly (float64
+    sums of integers below 2**53).
 
     Args:
-        gt_ids (np.ndarray): Ground-truth id map, shape (H, W).
+        gt_ids (np.ndarray | IdRuns): Ground-truth id map, shape (H, W), or its runs.
         gt_seg_ids (np.ndarray): Ground-truth segment ids of the json, shape (G, ).
-        pred_ids (np.ndarray): Predicted id map, shape (H, W).
+        pred_ids (np.ndarray | IdRuns): Predicted id map, shape (H, W), or its runs.
         pred_seg_ids (np.ndarray): Predicted segment ids of the json, shape (P, ).
 
     Returns:
@@ -197,24 +197,27 @@ def segment_overlaps(gt_ids: np.ndarray, gt_seg_ids: np.ndarray, pred_ids: np.nd
         columns 1..G / 1..P the json segments in order, row G + 1 / column P + 1 ids of the PNG
         missing from the json.
     """
-    if gt_ids.shape != pred_ids.shape:
-        raise ValueError(f'segment_overlaps: ground truth {gt_ids.shape} and prediction '
-                         f'{pred_ids.shape} differ in size')
+    if tuple(gt_ids.shape) != tuple(pred_ids.shape):
+        raise ValueError(f'segment_overlaps: ground truth {tuple(gt_ids.shape)} and prediction '
+                         f'{tuple(pred_ids.shape)} differ in size')
     num_gt, num_pred = len(gt_seg_ids), len(pred_seg_ids)
-    gt_index = _segment_index(gt_ids, gt_seg_ids, num_gt + 1)
-    pred_index = _segment_index(pred_ids, pred_seg_ids, num_pred + 1)
-    size = (num_gt + 2) * (num_pred + 2)
-    if size >= 1 << 31:
-        gt_index = gt_index.astype(np.int64)
+    size = int(np.prod(gt_ids.shape))
+    if size == 0:
+        return np.zeros((num_gt + 2, num_pred + 2), dtype=np.int64)
+    starts, gt_values, pred_values = _pair_runs(gt_ids, pred_ids)  # each shape (R, )
+    lengths = np.diff(starts, append=size)  # shape (R, )
+    gt_index = _segment_index(gt_values, gt_seg_ids, num_gt + 1)
+    pred_index = _segment_index(pred_values, pred_seg_ids, num_pred + 1)
     gt_index *= num_pred + 2
-    gt_index += pred_index  # combined index, in place: no extra H x W buffer
-    counts = np.bincount(gt_index, minlength=size)
-    return counts.reshape(num_gt + 2, num_pred + 2)  # shape (G+2)*(P+2) -> (G+2, P+2)
+    gt_index += pred_index  # combined index of each run
+    counts = np.bincount(gt_index, weights=lengths, minlength=(num_gt + 2) * (num_pred + 2))
+    # shape (G+2)*(P+2) -> (G+2, P+2); exact: integer sums far below 2**53
+    return np.rint(counts).astype(np.int64).reshape(num_gt + 2, num_pred + 2)
 
 
-def panoptic_stats_single(gt_ids: np.ndarray,
+def panoptic_stats_single(gt_ids: Union[np.ndarray, IdRuns],
                           gt_segments: Sequence[dict],
-                          pred_ids: np.ndarray,
+                          pred_ids: Union[np.ndarray, IdRuns],
                           pred_segments: Sequence[dict],
                           categories: Sequence[dict],
                           matching: str = 'pq',
@@ -230,10 +233,10 @@ def panoptic_stats_single(gt_ids: np.ndarray,
     nor VOID.
 
     Args:
-        gt_ids (np.ndarray): Ground-truth id map, shape (H, W); 0 is VOID.
+        gt_ids (np.ndarray | IdRuns): Ground-truth id map, shape (H, W), or its runs; 0 is VOID.
         gt_segments (Sequence[dict]): Ground-truth ``segments_info`` (``id``, ``category_id``,
             ``iscrowd``, optional ``area``).
-        pred_ids (np.ndarray): Predicted id map, shape (H, W); 0 is VOID.
+        pred_ids (np.ndarray | IdRuns): Predicted id map, shape (H, W), or its runs; 0 is VOID.
         pred_segments (Sequence[dict]): Predicted ``segments_info`` (``id``, ``category_id``).
         categories (Sequence[dict]): COCO-panoptic categories (``id``, ``name``, ``isthing``).
         matching (str): Pairing of the thing pixel counts, 'pq' or 'max_overlap'
@@ -255,8 +258,9 @@ def panoptic_stats_single(gt_ids: np.ndarray,
 
     counts = segment_overlaps(gt_ids, gt_seg_ids, pred_ids, pred_seg_ids)  # (G+2, P+2)
     if counts[:, -1].any():
-        known = np.append(pred_seg_ids, VOID).astype(pred_ids.dtype)
-        missing = np.setdiff1d(np.unique(pred_ids), known)
+        pred_values = pred_ids.values if isinstance(pred_ids, IdRuns) else pred_ids
+        known = np.append(pred_seg_ids, VOID).astype(pred_values.dtype)
+        missing = np.setdiff1d(np.unique(pred_values), known)
         raise KeyError(f'image {image_id!r}: predicted segment ids {missing.tolist()} are in the '
                        'PNG but not in segments_info')
     overlaps = counts[1:num_gt + 1, 1:num_pred + 1]  # shape (G, P)
@@ -296,7 +300,8 @@ def panoptic_stats_single(gt_ids: np.ndarray,
     pred_fp = ~matched.any(axis=0) & ~ignored
     stats.fp += np.bincount(pred_cat[pred_fp], minlength=num_categories)
 
-    # Decision 6 leaves out *all* crowd regions of the prediction's category (not only the last).
+    # Acc_th / Prec_th leave out *all* crowd regions of the prediction's category (not only the
+    # last one, as PQ does; docs/metrics.md).
     crowd_same_cat = gt_crowd[:, None] & same_cat  # shape (G, P)
     pred_valid = pred_area - pred_on_void - (overlaps * crowd_same_cat).sum(axis=0)
     (stats.pix_tp_gt, stats.pix_fn, stats.pix_tp_pred,
@@ -343,7 +348,7 @@ def summarize_panoptic_stats(stats: PanopticStats, classwise: bool = False) -> D
     category of a group occurs; the official evaluators divide by zero there). Acc_th / Prec_th
     average ``TP/(TP+FN)`` / ``TP/(TP+FP)`` over the thing categories whose denominator is not 0;
     Acc_th_pix / Prec_th_pix are the same ratios of the sums over all thing categories
-    (``ibs_method.md`` Decision 6). mIoU is the mean IoU of the semantic maps over the categories
+    (``docs/metrics.md``). mIoU is the mean IoU of the semantic maps over the categories
     whose union is not empty (mmseg's ``nanmean``).
 
     Args:
@@ -397,6 +402,6 @@ def summarize_panoptic_stats(stats: PanopticStats, classwise: bool = False) -> D
 
 
 __all__ = [
-    'VOID', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'parse_categories', 'PanopticStats',
+    'VOID', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'parse_categories', 'PanopticStats', 'IdRuns',
     'segment_overlaps', 'panoptic_stats_single', 'semantic_iou', 'summarize_panoptic_stats'
 ]

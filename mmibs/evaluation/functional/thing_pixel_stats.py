@@ -1,10 +1,10 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Pixel counts behind thing accuracy and precision (Acc_th, Prec_th), ``ibs_method.md`` Decision 6.
+"""Pixel counts behind thing accuracy and precision (Acc_th, Prec_th); see ``docs/metrics.md``.
 
 The IBS paper reports a pixel accuracy and a pixel precision of thing segments to measure mask
 *confusion*: one predicted mask spread over two cars, or one car split between two predictions.
-PQ barely moves when the IoU stays above 0.5, these do. The paper's definition could not be read
-(``ibs_method.md`` §2), so mmibs fixes one (Decision 6). For each thing category c, per image:
+PQ barely moves when the IoU stays above 0.5, these do. mmibs fixes the definition below
+(``docs/metrics.md``). For each thing category c, per image:
 
 - ``TP_c = sum_g |g & p(g)|`` over the pairs of the pairing below;
 - ``FN_c = sum_g |g| - |g & p(g)|`` over non-crowd ground-truth segments g of c (overlap 0 when g is
@@ -64,7 +64,7 @@ def thing_pixel_counts(overlaps: np.ndarray,
                        pq_matched: np.ndarray,
                        category_isthing: np.ndarray,
                        matching: str = 'pq') -> Tuple[np.ndarray, ...]:
-    """TP/FN/FP pixel counts of thing categories for one image (Decision 6).
+    """TP/FN/FP pixel counts of thing categories for one image (module docstring).
 
     Args:
         overlaps (np.ndarray): ``|g & p|`` of every ground-truth segment g and predicted segment p,

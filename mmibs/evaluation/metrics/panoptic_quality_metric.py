@@ -5,8 +5,10 @@ The plumbing around :mod:`mmibs.evaluation.functional` (the maths). Unlike mmdet
 ``CocoPanopticMetric`` it computes each image's statistics in ``process`` straight from the
 prediction tensor (no temporary PNG round trip), finds the ground-truth PNG through the json's
 ``annotations[].file_name`` (not from the image name) and maps labels to json category ids by class
-name (not by json order, which mmdet gets wrong on stuff-first jsons such as Cityscapes',
-``openmmlab_stack.md`` §1.3).
+name (not by json order, which mmdet 3.3's ``CocoPanopticMetric`` gets wrong on stuff-first jsons
+such as Cityscapes': it maps labels through ``get_cat_ids``, which returns json order). The ground
+truth of an image is decoded once per run: it is kept between evaluations in run-length form (a
+bounded cache), so in-training validation pays the PNG decoding only at its first evaluation.
 """
 import logging
 import os
@@ -22,16 +24,16 @@ from mmengine.fileio import dump, load
 from mmengine.logging import MMLogger, print_log
 
 from mmibs.registry import METRICS
-from ..functional import (MATCHING_MODES, PANOPTIC_KEYS, PanopticStats, id2rgb,
-                          panoptic_result_tables, panoptic_stats_single, read_panoptic_png,
-                          summarize_panoptic_stats)
+from ..functional import (MATCHING_MODES, PANOPTIC_KEYS, IdRuns, PanopticStats, id2rgb,
+                          panoptic_result_tables, panoptic_stats_single, png_decoder_available,
+                          read_panoptic_runs, summarize_panoptic_stats)
 
 
 @METRICS.register_module()
 class PanopticQualityMetric(BaseMetric):
     """PQ, SQ, RQ (all / things / stuff), Acc_th, Prec_th and mIoU of panoptic predictions.
 
-    Acc_th / Prec_th are the thing pixel accuracy and precision of ``ibs_method.md`` Decision 6
+    Acc_th / Prec_th are the thing pixel accuracy and precision defined in ``docs/metrics.md``
     (:mod:`mmibs.evaluation.functional.thing_pixel_stats`); mIoU is mmseg's ``IoUMetric`` on the
     semantic part (crowd counts as its class, VOID is ignored). PQ equals panopticapi's and
     cityscapesscripts' evaluators.
@@ -60,6 +62,16 @@ class PanopticQualityMetric(BaseMetric):
         with_miou (bool): Add mIoU (needs mmsegmentation). Defaults to True.
         nproc (int): Threads that compute the images of one batch (the PNG decoding and numpy work
             release the GIL). Defaults to 1.
+        gt_cache_bytes (int): Bytes of decoded ground truth kept for later evaluations, as
+            :class:`~mmibs.evaluation.functional.IdRuns` (12 bytes per run: 0.13 MB for the
+            synthetic 1024x2048 maps of benchmark_metric.py, ~10**4 runs; maps with finer
+            structures have more runs, e.g. 0.5 MB at 4 * 10**4). Images are kept in
+            the order first seen until the budget is full, then no more are added: a validation
+            set larger than the budget still hits on the part that fits at every evaluation
+            (an LRU would miss on every image of a cyclic scan). 0 turns the cache off.
+            Defaults to 512 MiB.
+        decoder (str): PNG decoder of the ground truth, 'auto', 'imgread' or 'cv2'
+            (:mod:`mmibs.evaluation.functional.panoptic_png`; the same ids). Defaults to 'auto'.
         backend_args (dict, optional): mmengine file backend arguments for the json and the PNGs.
             Defaults to None.
         collect_device (str): 'cpu' or 'gpu', for gathering results across ranks.
@@ -77,6 +89,8 @@ class PanopticQualityMetric(BaseMetric):
                  format_only: bool = False,
                  with_miou: bool = True,
                  nproc: int = 1,
+                 gt_cache_bytes: int = 512 * 1024**2,
+                 decoder: str = 'auto',
                  backend_args: Optional[dict] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
@@ -91,6 +105,12 @@ class PanopticQualityMetric(BaseMetric):
                              'ground-truth PNGs)')
         if nproc < 1:
             raise ValueError(f'PanopticQualityMetric: nproc must be >= 1, got {nproc}')
+        if gt_cache_bytes < 0:
+            raise ValueError('PanopticQualityMetric: gt_cache_bytes must be >= 0, got '
+                             f'{gt_cache_bytes}')
+        if not png_decoder_available(decoder):
+            raise ImportError(f'PanopticQualityMetric: decoder={decoder!r} needs the imgread '
+                              'package (pip install imgread), or use "auto" / "cv2"')
         self.ann_file = ann_file
         self.seg_prefix = seg_prefix
         self.classwise = classwise
@@ -99,7 +119,13 @@ class PanopticQualityMetric(BaseMetric):
         self.format_only = format_only
         self.with_miou = with_miou
         self.nproc = nproc
+        self.gt_cache_bytes = gt_cache_bytes
+        self.decoder = decoder
         self.backend_args = backend_args
+        # path -> IdRuns of the ground truth; filled in process() (main thread only)
+        self._gt_cache: Dict[str, IdRuns] = {}
+        self._gt_cache_used = 0
+        self._gt_cache_full_logged = False
         self.seg_out_dir = None if outfile_prefix is None else f'{outfile_prefix}.panoptic'
 
         self._gt_json = None if ann_file is None else load(ann_file, backend_args=backend_args)
@@ -158,30 +184,27 @@ class PanopticQualityMetric(BaseMetric):
         return categories, label2cat
 
     # --- per image -----------------------------------------------------------------------------
-    def _prediction(self, data_sample: dict) -> Tuple[np.ndarray, List[dict]]:
-        """Prediction id map (0 = VOID, else ``value + 1``) and its json ``segments_info``.
+    def _prediction(self, data_sample: dict) -> Tuple[IdRuns, List[dict]]:
+        """Prediction ids as runs (0 = VOID, else ``value + 1``) and its json ``segments_info``.
 
         The input tensor is only read (mmdet's metric writes VOID into it in place, which corrupts
-        it for any later metric). One ``bincount`` finds the values; a lookup table over them
-        turns the map into ids without a per-pixel modulo.
+        it for any later metric). The map is cut into runs of equal values once; the values, their
+        areas and their ids are then worked out on the runs, not on every pixel.
         """
         _, label2cat = self._labels()
         num_classes = len(label2cat)
         pan = data_sample['pred_panoptic_seg']['sem_seg']
         pan = pan.detach().cpu().numpy() if isinstance(pan, torch.Tensor) else np.asarray(pan)
         pan = pan.reshape(pan.shape[-2:])  # shape (1, H, W) -> (H, W), a view
-        flat = pan.ravel()
         image_id = data_sample.get('img_id')
-        if not np.issubdtype(flat.dtype, np.integer) or (flat.size and flat.min() < 0):
+        runs = IdRuns.from_map(pan)
+        if not np.issubdtype(pan.dtype, np.integer) or (runs.values.size and runs.values.min() < 0):
             raise ValueError(f'PanopticQualityMetric: image {image_id!r}: pred_panoptic_seg must '
-                             f'hold non-negative integers, got {flat.dtype}')
-        small = flat.size and flat.max() < 1 << 22  # mmdet's values are: label + inst * 1000
-        if small:
-            counts = np.bincount(flat)
-            values = np.flatnonzero(counts)
-            counts = counts[values]
-        else:
-            values, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+                             f'hold non-negative integers, got {pan.dtype}')
+        values, inverse = np.unique(runs.values, return_inverse=True)  # shape (V, ), (R, )
+        lengths = np.diff(runs.starts, append=pan.size)  # shape (R, )
+        counts = np.rint(np.bincount(inverse, weights=lengths,
+                                     minlength=len(values))).astype(np.int64)  # shape (V, )
         labels = values % INSTANCE_OFFSET
         if labels.size and labels.max() > num_classes:
             raise ValueError(f'PanopticQualityMetric: image {image_id!r} has labels up to '
@@ -189,20 +212,14 @@ class PanopticQualityMetric(BaseMetric):
         keep = labels != num_classes  # VOID: label num_classes, any instance
         # ids = value + 1, so that label 0 with instance 0 does not become 0 (VOID)
         new_ids = np.where(keep, values + 1, 0)
-        if small:
-            lut = np.zeros(int(values.max()) + 1 if values.size else 1, dtype=np.int32)
-            lut[values] = new_ids
-            ids = lut[pan]  # shape (H, W)
-        else:
-            ids = new_ids[inverse].reshape(pan.shape)
         segments = [
             dict(id=int(v) + 1, category_id=int(label2cat[label]), area=int(area))
             for v, label, area in zip(values[keep], labels[keep], counts[keep])
         ]
-        return ids, segments
+        return IdRuns(pan.shape, runs.starts, new_ids[inverse]), segments
 
-    def _ground_truth(self, data_sample: dict) -> Tuple[np.ndarray, List[dict]]:
-        """Ground-truth id map and ``segments_info`` (json format) of one data sample."""
+    def _ground_truth(self, data_sample: dict) -> Tuple[str, List[dict]]:
+        """Ground-truth PNG path and ``segments_info`` (json format) of one data sample."""
         image_id = data_sample['img_id']
         if self._gt_anns is not None:
             ann = self._gt_anns.get(image_id)
@@ -225,7 +242,34 @@ class PanopticQualityMetric(BaseMetric):
                 crowd = seg.get('iscrowd', categories[label]['isthing']
                                 and not seg.get('is_thing', True))
                 segments.append(dict(id=seg['id'], category_id=label, iscrowd=int(crowd)))
-        return read_panoptic_png(path, self.backend_args), segments
+        return path, segments
+
+    def _ground_truth_ids(self, path: str) -> Tuple[IdRuns, bool]:
+        """The ground-truth id map of ``path`` as runs, from the cache or decoded.
+
+        Returns:
+            tuple: the runs and whether they were decoded now (to be offered to the cache).
+        """
+        runs = self._gt_cache.get(path)
+        if runs is not None:
+            return runs, False
+        return read_panoptic_runs(path, self.backend_args, self.decoder), True
+
+    def _cache_ground_truth(self, path: str, runs: IdRuns) -> None:
+        """Keep ``runs`` if the byte budget allows (first come, first kept; no eviction)."""
+        if path in self._gt_cache:
+            return
+        if self._gt_cache_used + runs.nbytes <= self.gt_cache_bytes:
+            self._gt_cache[path] = runs
+            self._gt_cache_used += runs.nbytes
+        elif not self._gt_cache_full_logged:
+            self._gt_cache_full_logged = True
+            print_log(
+                f'PanopticQualityMetric: the ground-truth cache is full ({len(self._gt_cache)} '
+                f'images, {self._gt_cache_used / 2**20:.1f} MiB of gt_cache_bytes='
+                f'{self.gt_cache_bytes}); later images are decoded at every evaluation',
+                logger='current',
+                level=logging.INFO)
 
     def _png_name(self, image_id: Any) -> str:
         if isinstance(image_id, (int, np.integer)):
@@ -240,11 +284,14 @@ class PanopticQualityMetric(BaseMetric):
         if self.seg_out_dir is not None:
             import cv2
             file_name = self._png_name(image_id)
-            cv2.imwrite(osp.join(self.seg_out_dir, file_name), id2rgb(pred_ids)[..., ::-1])
+            cv2.imwrite(osp.join(self.seg_out_dir, file_name), id2rgb(pred_ids.to_map())[..., ::-1])
             result['pred_ann'] = dict(
                 image_id=image_id, file_name=file_name, segments_info=pred_segments)
         if not self.format_only:
-            gt_ids, gt_segments = self._ground_truth(data_sample)
+            path, gt_segments = self._ground_truth(data_sample)
+            gt_ids, decoded = self._ground_truth_ids(path)
+            if decoded and self.gt_cache_bytes:
+                result['_new_gt'] = (path, gt_ids)  # cached by process(), in the main thread
             if gt_ids.shape != pred_ids.shape:
                 raise ValueError(f'PanopticQualityMetric: image {image_id!r}: prediction '
                                  f'{pred_ids.shape} and ground truth {gt_ids.shape} differ; '
@@ -270,9 +317,14 @@ class PanopticQualityMetric(BaseMetric):
             os.makedirs(self.seg_out_dir, exist_ok=True)
         if self.nproc > 1 and len(data_samples) > 1:
             with ThreadPoolExecutor(min(self.nproc, len(data_samples))) as pool:
-                self.results.extend(pool.map(self._process_one, data_samples))
+                results = list(pool.map(self._process_one, data_samples))
         else:
-            self.results.extend(self._process_one(sample) for sample in data_samples)
+            results = [self._process_one(sample) for sample in data_samples]
+        for result in results:
+            new_gt = result.pop('_new_gt', None)  # results are gathered across ranks: keep small
+            if new_gt is not None:
+                self._cache_ground_truth(*new_gt)
+        self.results.extend(results)
 
     # --- dataset level -------------------------------------------------------------------------
     def _miou(self, stats: PanopticStats) -> float:

@@ -71,7 +71,7 @@ def assert_same_results(official_results, results):
 
 @pytest.mark.parametrize('id_offset', [None, 1 << 23])
 def test_pq_equals_official_evaluators(tmp_path, id_offset):
-    # id_offset=None: Cityscapes ids (lookup table path), 2**23: COCO-like ids (binary search path)
+    # id_offset=None: Cityscapes ids (small), 2**23: COCO-like ids (random colours up to 2**24)
     paths = write_panoptic_pairs(
         str(tmp_path),
         num_images=4,
@@ -258,7 +258,7 @@ def test_semantic_areas_equal_mmseg(tmp_path):
 
 
 def test_empty_sides_and_wide_ids():
-    """No ground-truth segment, no prediction, and uint64 ids beyond 2**32 (binary search path)."""
+    """No ground-truth segment, no prediction, and uint64 ids beyond 2**32."""
     void = np.zeros((4, 4), dtype=np.uint64)
     big = np.full((4, 4), 1 << 40, dtype=np.uint64)
     big[0] = 0

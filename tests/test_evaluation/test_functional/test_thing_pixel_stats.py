@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Acc_th / Prec_th (``ibs_method.md`` Decision 6) on hand-made 8 x 8 maps, values worked by hand.
+"""Acc_th / Prec_th (``docs/metrics.md``) on hand-made 8 x 8 maps, values worked by hand.
 
 Layout shared by the cases (rows 2-5 hold the cars)::
 

@@ -14,7 +14,7 @@ from mmseg.evaluation.metrics import IoUMetric
 from panopticapi import evaluation as pa_eval
 
 from mmibs.evaluation import evaluate_panoptic
-from mmibs.evaluation.functional import PANOPTIC_KEYS, read_panoptic_png
+from mmibs.evaluation.functional import PANOPTIC_KEYS, read_panoptic_png, read_panoptic_runs
 from mmibs.registry import METRICS
 from mmibs.testing import CITYSCAPES_CATEGORIES, write_panoptic_pairs
 
@@ -97,7 +97,7 @@ def test_metric_equals_offline_evaluation(pairs, matching):
 
 
 def test_large_instance_ids(pairs):
-    # values above 2**22 take the np.unique path instead of the bincount lookup table
+    # values above 2**22 (instance ids beyond 4000): ids stay exact
     samples = mmdet_samples(pairs, first_inst=5000)
     assert int(samples[0]['pred_panoptic_seg']['sem_seg'].max()) > 1 << 22
     results = run_metric(samples, ann_file=pairs['gt_json'], seg_prefix=pairs['gt_folder'])
@@ -234,3 +234,48 @@ def test_bad_inputs_are_named(pairs):
     metric.dataset_meta = META
     with pytest.raises(KeyError, match='seg_map_path'):
         metric.process({}, samples[:1])
+
+
+@pytest.mark.parametrize('with_json', [True, False])
+def test_ground_truth_is_decoded_once_per_run(pairs, monkeypatch, with_json):
+    """Repeated validation reads each ground-truth PNG once; the numbers do not change."""
+    from mmibs.evaluation.metrics import panoptic_quality_metric as module
+    decoded = []
+
+    def counting_read(path, *args, **kwargs):
+        decoded.append(path)
+        return read_panoptic_runs(path, *args, **kwargs)
+
+    monkeypatch.setattr(module, 'read_panoptic_runs', counting_read)
+    samples = mmdet_samples(pairs, with_gt=not with_json)
+    kwargs = dict(ann_file=pairs['gt_json'], seg_prefix=pairs['gt_folder']) if with_json else {}
+
+    def evaluate_twice(**cache):
+        decoded.clear()
+        metric = METRICS.build(dict(type='PanopticQualityMetric', nproc=2, **kwargs, **cache))
+        metric.dataset_meta = META
+        runs = []
+        for _ in range(2):  # two validation rounds of the same run
+            for start in range(0, len(samples), 2):
+                metric.process({}, samples[start:start + 2])
+            assert all(set(r) == {'stats'} for r in metric.results)  # nothing big is gathered
+            runs.append((metric.evaluate(len(samples)), len(decoded)))
+        return runs
+
+    (first, after_first), (second, after_second) = evaluate_twice()
+    assert after_first == len(samples) and after_second == len(samples)
+    assert second == first and first['panoptic/PQ'] > 0
+    reference = evaluate_panoptic(**pairs, nproc=1, show_progress=False)
+    for key in PANOPTIC_KEYS:
+        assert first[f'panoptic/{key}'] == pytest.approx(reference[key], abs=1e-9), key
+
+    # no cache: decoded at every evaluation
+    (no_cache, _), (_, decodes) = evaluate_twice(gt_cache_bytes=0)
+    assert decodes == 2 * len(samples) and no_cache == first
+    # a budget for the first image: that one is kept, the others are decoded again
+    with open(pairs['gt_json']) as f:
+        files = {ann['image_id']: ann['file_name'] for ann in json.load(f)['annotations']}
+    first_png = osp.join(pairs['gt_folder'], files[samples[0]['img_id']])
+    one = read_panoptic_runs(first_png).nbytes
+    (_, _), (small, decodes) = evaluate_twice(gt_cache_bytes=one)
+    assert decodes == 2 * len(samples) - 1 and small == first
