@@ -40,6 +40,9 @@ install_requires = [
     'scipy',
     'matplotlib',
     'opencv-python>=4.10,<5',
+    # fast PNG decoding for evaluation (OpenCV is the fallback where it has no wheel)
+    'imgread>=0.3,<0.4; (sys_platform == "linux" and platform_machine == "x86_64") '
+    'or sys_platform == "darwin"',
     'pycocotools',
     'cityscapesscripts>=2.2',
     'terminaltables',
