@@ -24,7 +24,8 @@ crop_sampling_pipeline = [
     dict(type='RandomCropWithInstance', crop_size=(crop_size[1], crop_size[0]),  # (w, h)
          box_source='sampled_segment', recompute_bbox=True, allow_negative_crop=True),
     # mask_former_panoptic_dataset_mapper*.py: a segment is a target only if `mask.sum() > 1`
-    dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None),
+    dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None, min_stuff_area=2,
+         num_things=37),
     # INPUT.COLOR_AUG_SSD: detectron2's ColorAugSSDTransform with the release's (default) ranges
     dict(type='ColorAugSSDTransform', img_format='BGR', brightness_delta=32, contrast_low=0.5,
          contrast_high=1.5, saturation_low=0.5, saturation_high=1.5, hue_delta=18),
@@ -36,17 +37,3 @@ crop_sampling_pipeline = [
 train_dataloader = dict(batch_size=pairs_per_gpu, dataset=dict(pipeline=crop_sampling_pipeline))
 auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * pairs_per_gpu * 2)
 
-# Mixed precision as released (SOLVER.AMP.ENABLED: float16 autocast + dynamic loss scaling, the
-# gradients unscaled before the full-model clipping, as detectron2's AMPTrainer does). mmengine's
-# AmpOptimWrapper needs a GPU: on a CPU add
-# `--cfg-options optim_wrapper.type=CPUAmpOptimWrapper` (bfloat16 autocast; it ignores
-# loss_scale). The backbone-norm keys (decay 0, SOLVER.WEIGHT_DECAY_NORM) are those of the
-# Cityscapes configs; with Vistas' frozen batch norm they change nothing.
-backbone_norm = dict(lr_mult=0.1, decay_mult=0.0)
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    paramwise_cfg=dict(custom_keys={
-        f'.{norm}.{param}': backbone_norm
-        for norm in ('bn1', 'bn2', 'bn3', 'downsample.1') for param in ('weight', 'bias')
-    }))

@@ -58,17 +58,3 @@ train_pipeline = [
 train_dataloader = dict(batch_size=images_per_gpu, dataset=dict(pipeline=train_pipeline))
 auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * images_per_gpu)
 
-# Mixed precision as released (SOLVER.AMP.ENABLED: float16 autocast + dynamic loss scaling, the
-# gradients unscaled before the full-model clipping, as detectron2's AMPTrainer does). mmengine's
-# AmpOptimWrapper needs a GPU: on a CPU add
-# `--cfg-options optim_wrapper.type=CPUAmpOptimWrapper` (bfloat16 autocast; it ignores
-# loss_scale). The backbone-norm keys (decay 0, SOLVER.WEIGHT_DECAY_NORM) are those of the
-# Cityscapes configs; with Vistas' frozen batch norm they change nothing.
-backbone_norm = dict(lr_mult=0.1, decay_mult=0.0)
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    paramwise_cfg=dict(custom_keys={
-        f'.{norm}.{param}': backbone_norm
-        for norm in ('bn1', 'bn2', 'bn3', 'downsample.1') for param in ('weight', 'bias')
-    }))

@@ -30,7 +30,8 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=(crop_size[1], crop_size[0]), crop_type='absolute',
          recompute_bbox=True, allow_negative_crop=True),
     # mask_former_panoptic_dataset_mapper*.py: a segment is a target only if `mask.sum() > 1`
-    dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None),
+    dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None, min_stuff_area=2,
+         num_things=8),
     # INPUT.COLOR_AUG_SSD: detectron2's ColorAugSSDTransform with the release's (default) ranges
     dict(type='ColorAugSSDTransform', img_format='BGR', brightness_delta=32, contrast_low=0.5,
          contrast_high=1.5, saturation_low=0.5, saturation_high=1.5, hue_delta=18),
@@ -41,19 +42,3 @@ train_dataloader = dict(batch_size=images_per_gpu, dataset=dict(pipeline=train_p
 # With fewer GPUs, `--auto-scale-lr` scales lr linearly to the real batch (16 is the release's).
 auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * images_per_gpu)
 
-# Mixed precision as released (SOLVER.AMP.ENABLED: float16 autocast + dynamic loss scaling, the
-# gradients unscaled before the full-model clipping, as detectron2's AMPTrainer does). mmengine's
-# AmpOptimWrapper needs a GPU: on a CPU add
-# `--cfg-options optim_wrapper.type=CPUAmpOptimWrapper` (bfloat16 autocast; it ignores
-# loss_scale). The release's SOLVER.WEIGHT_DECAY_NORM 0 covers the backbone's batch norm as well,
-# which this config trains: mmengine applies norm_decay_mult only to parameters that no custom
-# key matches, and 'backbone' matches them, so the backbone norms get their own (longer, hence
-# first-matched) keys with decay 0.
-backbone_norm = dict(lr_mult=0.1, decay_mult=0.0)
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    paramwise_cfg=dict(custom_keys={
-        f'.{norm}.{param}': backbone_norm
-        for norm in ('bn1', 'bn2', 'bn3', 'downsample.1') for param in ('weight', 'bias')
-    }))

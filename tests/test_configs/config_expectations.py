@@ -89,9 +89,13 @@ _M2F_CS = dict(
     backbone_bn='trained',
     amp=True,
     color_aug=_M2F_COLOR_AUG,
-    target_filter=dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None))
+    # things and stuff of one pixel after the crop are dropped (the release's mapper: sum > 1)
+    target_filter=dict(type='FilterEmptyInstances', min_mask_area=2, min_box_wh=None,
+                       min_stuff_area=2, num_things=8))
 _M2F_VISTAS = dict(_M2F_CS, ibs_weight=100.0, num_things=37, num_stuff=28, object_mask_thr=0.0,
-                   pad_size=(1024, 1024), backbone_bn='frozen')
+                   pad_size=(1024, 1024), backbone_bn='frozen',
+                   target_filter=dict(type='FilterEmptyInstances', min_mask_area=2,
+                                      min_box_wh=None, min_stuff_area=2, num_things=37))
 
 # (model, dataset, mode) -> the paper's values. `images` is images per iteration, `crop` (h, w).
 RECIPES = {

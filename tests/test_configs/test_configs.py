@@ -512,7 +512,8 @@ def test_schedules_are_detectron2_warmup_poly_every_iteration(rel_path):
     count ``end - begin - 1`` steps, hence ``end`` one past detectron2's count)."""
     cfg = load_config(rel_path)
     model = torch.nn.Linear(1, 1, bias=False)
-    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    with DefaultScope.overwrite_default_scope('mmdet'):  # mmibs' CPUAmpOptimWrapper
+        wrapper = build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg))
     schedulers = build_schedulers(cfg, wrapper)
     group = wrapper.optimizer.param_groups[0]
     base, max_iters = group['initial_lr'], cfg.train_cfg.max_iters

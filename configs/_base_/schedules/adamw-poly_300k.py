@@ -1,12 +1,21 @@
 # Mask2Former schedule (Mask2Former-IBS configs/*/Base-*.yaml): AdamW lr 1e-4, weight decay 0.05,
 # backbone lr x0.1, no decay on query/level embeddings and norms, detectron2's WarmupPolyLR
 # (power 0.9) over 300k iterations without warm-up (WARMUP_ITERS 0), full-model gradient-norm
-# clipping at 0.01. The release trains with AMP: add --amp on GPUs.
+# clipping at 0.01, mixed precision (SOLVER.AMP.ENABLED).
 max_iters = 300000
 
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
+# SOLVER.WEIGHT_DECAY_NORM 0 covers the backbone's batch norm as well (trained on Cityscapes):
+# mmengine applies norm_decay_mult only to parameters that no custom key matches, and 'backbone'
+# matches them, so the backbone norms get their own (longer, hence first-matched) keys with decay 0.
+# With Vistas' frozen batch norm they change nothing.
+backbone_norm = dict(lr_mult=0.1, decay_mult=0.0)
+# Mixed precision as released: float16 autocast + dynamic loss scaling, the gradients unscaled
+# before the full-model clipping, as detectron2's AMPTrainer does. mmengine's AmpOptimWrapper needs
+# a GPU; without one tools/train.py switches to CPUAmpOptimWrapper (bfloat16 autocast).
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=0.0001, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(
         custom_keys={
@@ -14,6 +23,10 @@ optim_wrapper = dict(
             'query_embed': embed_multi,
             'query_feat': embed_multi,
             'level_embed': embed_multi,
+            **{
+                f'.{norm}.{param}': backbone_norm
+                for norm in ('bn1', 'bn2', 'bn3', 'downsample.1') for param in ('weight', 'bias')
+            },
         },
         norm_decay_mult=0.0),
     clip_grad=dict(max_norm=0.01, norm_type=2))
