@@ -24,13 +24,15 @@ What is stored (``spec.json`` and ``fixtures.npz``, float64 unless noted):
   classes per level, region score maps, stuff slot counts), every loss term, the full gradients
   of a few tensors, and the norm and a seeded random projection of every tensor's gradient.
 
-Run it with the reference environment (detectron2 + the release, built by the team's
-``shared/reference/harness/build_env.sh``; it provides the CPU run-time patches, a torchvision stub
-and a CPU DCNv2 through mmcv's kernel, that the release needs here), from the repository root:
+Run it with the reference environment (a venv with the project's stack, detectron2 @ 02b5c4e built
+from source with CPU ops, and the release unpacked beside it; see docs/parity.md). ``--harness``
+names the directory of the reference harness's ``release_cpu_patches.py``, which this repository
+does not ship: the CPU run-time patches the release needs here (a torchvision stub and a CPU DCNv2
+through mmcv's kernel). From the repository root:
 
     REF=$HOME/.cache/mmibs-reference
     PYTHONPATH=$PWD $REF/venv/bin/python .dev_scripts/make_panoptic_fcn_parity_fixtures.py \\
-        --release $REF/PanopticFCN-IBS --harness ../shared/reference/harness
+        --release $REF/PanopticFCN-IBS --harness /path/to/reference/harness
 
 It takes about a minute on 2 cores and rewrites tests/data/parity/panoptic_fcn/ (under 1 MB).
 """
