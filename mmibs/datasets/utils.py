@@ -1,30 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Small helpers shared by the datasets and the converters: json reading, category order."""
-from typing import List, Optional
+"""Small helpers shared by the datasets and the converters: category order (and the json reader)."""
+from typing import List
 
-from mmengine.fileio import exists, load
-
-
-def load_json(path: str, backend_args: Optional[dict] = None):
-    """Read a json file through mmengine's file backends; errors name the file.
-
-    Args:
-        path (str): Local path or backend URI.
-        backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
-
-    Returns:
-        The decoded json (usually a dict).
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ValueError: It is not valid json.
-    """
-    if not exists(path, backend_args=backend_args):
-        raise FileNotFoundError(f'{path}: file not found')
-    try:
-        return load(path, file_format='json', backend_args=backend_args)
-    except ValueError as err:  # json.JSONDecodeError is a ValueError
-        raise ValueError(f'{path}: not a valid json file ({err})') from err
+from mmibs.utils.fileio import load_json  # noqa: F401  (re-exported for the datasets)
 
 
 def things_first(categories: List[dict]) -> List[dict]:

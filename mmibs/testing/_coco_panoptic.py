@@ -7,22 +7,14 @@ import os.path as osp
 import numpy as np
 from PIL import Image
 
+from mmibs.utils.panoptic_ids import id2rgb
+
 #: Categories of the tiny set: things first, as mmdet's contiguous labels expect.
 TINY_CATEGORIES = [
     dict(id=1, name='car', isthing=1, color=[0, 0, 142]),
     dict(id=2, name='person', isthing=1, color=[220, 20, 60]),
     dict(id=3, name='road', isthing=0, color=[128, 64, 128]),
 ]
-
-
-def _id2rgb(id_map: np.ndarray) -> np.ndarray:
-    """COCO-panoptic colour encoding: id = R + 256 * G + 256 ** 2 * B."""
-    rgb = np.zeros((*id_map.shape, 3), dtype=np.uint8)
-    rest = id_map.astype(np.int64)
-    for c in range(3):
-        rgb[..., c] = rest % 256
-        rest //= 256
-    return rgb
 
 
 def _bbox(mask: np.ndarray) -> list:
@@ -83,7 +75,7 @@ def write_tiny_coco_panoptic(root: str,
         file_stem = f'{k:06d}'
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
             osp.join(root, 'images', file_stem + '.jpg'), quality=95)
-        Image.fromarray(_id2rgb(ids)).save(osp.join(root, 'annotations', 'panoptic',
+        Image.fromarray(id2rgb(ids)).save(osp.join(root, 'annotations', 'panoptic',
                                                     file_stem + '.png'))
         for seg in segments:
             mask = ids == seg['id']

@@ -11,7 +11,6 @@ Speed: each image pair is two PNG decodes (imgread's Rust decoder when installed
 through a thread pool, since the decoder, OpenCV and numpy's large-array loops release the GIL
 (no process start-up, no pickling).
 """
-import json
 import os
 import os.path as osp
 import sys
@@ -23,6 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.utils import ProgressBar
 from terminaltables import AsciiTable
 
+from mmibs.utils.fileio import load_json
+
 from .panoptic_png import PNG_DECODERS, png_decoder_available, read_panoptic_runs
 from .panoptic_quality import PanopticStats, panoptic_stats_single, summarize_panoptic_stats
 from .thing_pixel_stats import MATCHING_MODES
@@ -33,12 +34,13 @@ PANOPTIC_KEYS = ('PQ', 'SQ', 'RQ', 'PQ_th', 'SQ_th', 'RQ_th', 'PQ_st', 'SQ_st', 
 
 
 def _load_json(source: Union[str, dict], what: str) -> dict:
+    """A json given as a dict or a path (read by the datasets' ``load_json``)."""
     if isinstance(source, dict):
         return source
-    if not osp.isfile(source):
-        raise FileNotFoundError(f'evaluate_panoptic: {what} json {source} does not exist')
-    with open(source) as f:
-        return json.load(f)
+    try:
+        return load_json(source)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f'evaluate_panoptic: {what} json {source} does not exist') from err
 
 
 def match_annotations(gt_json: dict, pred_json: dict) -> List[Tuple[dict, dict]]:
