@@ -1,7 +1,7 @@
 # Tiny Mask2Former, crop sampling + IBS between the two crops of each pair (partner 'pair'): the
 # released recipe (configs/mask2former/mask2former_r50_8xb2-90k_cityscapes-cropsamp-512x1024-ibs.py)
 # at the tiny size, IBS at 1/16 of the points.
-_base_ = ['./mask2former_r18-tiny_1xb4-600_synthetic-cityscapes-cropsamp-128x256.py']
+_base_ = ['./mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-cropsamp-128x256.py']
 
 model = dict(
     panoptic_head=dict(

@@ -4,7 +4,7 @@
 # scratch (init_cfg=None), 64-wide pixel decoder with 1 deformable encoder layer, 3 decoder layers,
 # 20 queries, point-sampled losses at 1/16 of the points (the crops have 1/16 of the pixels),
 # 128x256 crops of a 0.5-2.0 x 256 short-side resize (the release's 0.5-2.0 x 1024 scaled by 1/4),
-# batch 4, 600 iterations (`1xb4-600`).
+# batch 4, 500 iterations (`1xb4-500`).
 _base_ = ['../mask2former/mask2former_r50_8xb2-90k_cityscapes-crop-512x1024.py']
 
 data_root = 'demo_out/data/cityscapes/'
@@ -12,7 +12,7 @@ num_gpus = 1
 images_per_gpu = 4
 crop_size = (128, 256)  # (h, w)
 short_edges = [int(x * 0.1 * 256) for x in range(5, 21)]  # 0.5-2.0 x the 256-pixel scenes
-max_iters = 600
+max_iters = 500
 dims = 64
 num_points = 12544 // 16
 

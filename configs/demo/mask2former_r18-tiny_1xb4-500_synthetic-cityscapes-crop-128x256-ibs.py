@@ -2,7 +2,7 @@
 # the crop-based tiny baseline plus the IBS settings of
 # configs/mask2former/mask2former_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py (weight 50, point
 # sampling, no IBS on the query-only prediction) at 1/16 of the points.
-_base_ = ['./mask2former_r18-tiny_1xb4-600_synthetic-cityscapes-crop-128x256.py']
+_base_ = ['./mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-crop-128x256.py']
 
 model = dict(
     panoptic_head=dict(
