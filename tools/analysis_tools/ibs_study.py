@@ -31,6 +31,10 @@ Usage::
 
     python tools/analysis_tools/ibs_study.py --out study_out            # the whole study
     python tools/analysis_tools/ibs_study.py --nets mask2former --seeds 0 1 --iters 100
+    # crop sampling at target scales that the synthetic things reach without the side_min clamp
+    # (tools/analysis_tools/crop_sampling_scales.py; docs/data.md)
+    python tools/analysis_tools/ibs_study.py --out study_scales --models baseline cropsamp \
+        cropsamp+ibs --cropsamp-scales 32 45 64 90 128
 """
 import argparse
 import json
@@ -87,6 +91,9 @@ def parse_args(argv=None):
     parser.add_argument('--height', type=int, default=256, help='synthetic image height')
     parser.add_argument('--width', type=int, default=512, help='synthetic image width')
     parser.add_argument('--data-seed', type=int, default=0, help='seed of the synthetic data')
+    parser.add_argument('--cropsamp-scales', type=int, nargs='+', default=None,
+                        help='target scales of the crop-sampling models (default: the configs\' '
+                        '8 16 32 64 128, the released 32-512 / 4); use another --out')
     parser.add_argument('--fig-images', type=int, default=3,
                         help='validation images drawn in the confusion figures')
     args = parser.parse_args(argv)
@@ -141,8 +148,8 @@ def run_dir(out: str, net: str, model: str, seed: int) -> str:
     return osp.join(out, 'runs', net, model.replace('+', '_'), f'seed{seed}')
 
 
-def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str,
-                   out: str) -> dict:
+def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
+                   cropsamp_scales=None) -> dict:
     """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')
@@ -160,6 +167,9 @@ def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str,
         f'default_hooks.checkpoint.interval={iters}', f'{POLY_KEY[net]}={iters + 1}',
         f'randomness.seed={seed}'
     ]
+    if nested and cropsamp_scales:
+        schedule.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
+                        + ']')
     py = sys.executable
     run_tool([py, 'tools/train.py', config, '--work-dir', osp.join(wd, 'train'), '--cfg-options',
               *data, *schedule], osp.join(wd, 'train.log'))
@@ -218,7 +228,9 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
         '# IBS study on synthetic Cityscapes-layout data\n',
         f'Seeds {seeds}; {args.num_train} training and {args.num_val} validation images of '
         f'{args.height}x{args.width}; iterations: '
-        + ', '.join(f'{n} {i}' for n, i in iters.items()) + '. Cells: mean ± standard '
+        + ', '.join(f'{n} {i}' for n, i in iters.items())
+        + (f'; crop-sampling scales {args.cropsamp_scales}' if args.cropsamp_scales else '')
+        + '. Cells: mean ± standard '
         'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
         'network and seed ± the half-width of its 95% t-interval.\n'
     ]
@@ -307,7 +319,8 @@ def main(argv=None):
         cached = osp.exists(metrics_file)
         print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
               flush=True)
-        result = train_and_test(net, model, seed, iters[net], data_root, out)
+        result = train_and_test(net, model, seed, iters[net], data_root, out,
+                                args.cropsamp_scales)
         results.append(result)
         left -= estimate[net]
         took = time.time() - t_run
@@ -321,7 +334,8 @@ def main(argv=None):
         f.write(table)
     with open(osp.join(out, 'study.json'), 'w') as f:
         json.dump(dict(iters=iters, seeds=args.seeds, num_train=args.num_train,
-                       num_val=args.num_val, size=[args.height, args.width], summary=summary,
+                       num_val=args.num_val, size=[args.height, args.width],
+                       cropsamp_scales=args.cropsamp_scales, summary=summary,
                        runs=results), f, indent=1)
     plot(summary, osp.join(out, 'study.png'))
     figs = [
