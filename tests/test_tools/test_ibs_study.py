@@ -1,0 +1,71 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""tools/analysis_tools/ibs_study.py end to end at 2 iterations on tiny data: the tiny
+Mask2Former's four models x 2 seeds (so the spread and the t-intervals are computed) write the
+table, the json with every model and metric, the plot and the confusion figures; started again,
+the study reuses the finished runs instead of retraining them. (The Panoptic FCN demo configs are
+trained end to end by tests/test_tools/test_demo.py; the study drives both the same way.)"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+import ibs_study  # noqa: E402
+
+
+def run_study(out):
+    cmd = [
+        sys.executable, 'tools/analysis_tools/ibs_study.py', '--out', out, '--nets',
+        'mask2former', '--seeds', '0', '1', '--iters', '2', '--num-train', '4', '--num-val', '2',
+        '--height', '128', '--width', '256', '--fig-images', '1'
+    ]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_study_end_to_end_and_resumable(tmp_path):
+    out = str(tmp_path / 'study')
+    first = run_study(out)
+    assert '[study] 8 runs' in first and 'training + testing' in first
+    for name in ('study.md', 'study.json', 'study.png'):
+        assert osp.getsize(osp.join(out, name)) > 0, name
+    with open(osp.join(out, 'study.json')) as f:
+        study = json.load(f)
+    summary = study['summary']['mask2former']
+    assert set(summary) == set(ibs_study.MODELS)
+    for model, entry in summary.items():
+        assert set(entry) == set(ibs_study.METRICS), model
+        for key, cell in entry.items():
+            assert cell['n'] == 2 and len(cell['values']) == 2, (model, key)
+    # paired with itself, the baseline's difference is exactly zero
+    assert summary['baseline']['PQ']['diff'] == 0.0
+    assert len(study['runs']) == 8
+    figures = osp.join(out, 'figures', 'mask2former')
+    assert any(f.endswith('.png') for _, _, files in os.walk(figures) for f in files)
+    checkpoint = osp.join(ibs_study.run_dir(out, 'mask2former', 'cropsamp+ibs', 1), 'train',
+                          'iter_2.pth')
+    mtime = osp.getmtime(checkpoint)
+
+    second = run_study(out)
+    assert 'training + testing' not in second
+    assert second.count('checking finished run') == 8
+    assert osp.getmtime(checkpoint) == mtime  # not retrained
+    with open(osp.join(out, 'study.json')) as f:
+        assert json.load(f)['summary'] == study['summary']
+
+
+def test_summary_statistics():
+    runs = [
+        dict(net='n', model=m, seed=s, metrics={k: v + (s if m == 'ibs' else 0)
+                                                for k in ibs_study.METRICS})
+        for m, v in (('baseline', 50.0), ('ibs', 52.0)) for s in (0, 1, 2)
+    ]
+    summary = ibs_study.summarise(runs, ['n'], ['baseline', 'ibs'])
+    cell = summary['n']['ibs']['PQ']
+    assert cell['mean'] == 53.0 and abs(cell['std'] - 1.0) < 1e-12
+    # differences 2, 3, 4: mean 3, sd 1, t(0.975, 2) = 4.3027 -> half-width 4.3027 / sqrt(3)
+    assert cell['diff'] == 3.0 and abs(cell['ci95'] - 4.302653 / 3**0.5) < 1e-5

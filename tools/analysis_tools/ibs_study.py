@@ -1,0 +1,351 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""Evidence that IBS works, with its spread: both networks x four models x several seeds.
+
+On the synthetic Cityscapes-layout data (large same-class instances that touch, stuff, crowd and
+void; tools/dataset_converters/make_synthetic.py + the real converter, as tools/demo.py does),
+train and evaluate, through tools/train.py and tools/test.py in subprocesses,
+
+- networks: the tiny Panoptic FCN and the tiny Mask2Former of configs/demo/;
+- models: ``baseline`` (plain crops), ``ibs`` (plain crops + IBS with a random partner),
+  ``cropsamp`` (crop-sampled pairs, no IBS), ``cropsamp+ibs`` (the released recipe);
+- seeds: ``randomness.seed`` (initialisation and data order); the data are the same for all runs.
+
+It writes ``OUT/study.md`` and ``OUT/study.json`` (mean ± standard deviation over seeds of PQ,
+PQ_th, PQ_st, Acc_th, Prec_th, and the paired difference to the baseline of the same network and
+seed with a 95% t-interval over seeds), ``OUT/study.png`` (the same, plotted) and the per-instance
+confusion figures of the first seed (``OUT/figures/NET``, tools/analysis_tools/visualize_confusion.py).
+
+Resumable: a run whose ``metrics.json`` exists (for the same iteration count) is not retrained, so
+starting the same command again continues where it stopped.
+
+Sizing (defaults: 3 seeds, 30 validation images, 24 training images of 256x512). Speed on 2 idle
+cores, batch 4 of 128x256 crops: Panoptic FCN about 0.3 s per iteration (the demo's 1,200
+iterations take 6-7 minutes). The tiny Mask2Former (crop sampling + IBS, the slowest of its four,
+float32) was measured at 0.76 s per iteration (iterations 10-30 of a 30-iteration run,
+OMP_NUM_THREADS=1, on 2 cores busy with another training and a test suite), so 0.6 s is assumed
+on idle cores. Evaluation of 30 images plus tool start-up: about 40 s per run (assumed). Panoptic
+FCN at 1,200 iterations (12 x ~6.7 min = 80 min) and Mask2Former at 500 (12 x ~5.7 min = 68 min)
+make the 24 runs about 2.5 hours; the tool prints its own estimate at start.
+
+Usage::
+
+    python tools/analysis_tools/ibs_study.py --out study_out            # the whole study
+    python tools/analysis_tools/ibs_study.py --nets mask2former --seeds 0 1 --iters 100
+    # crop sampling at target scales that the synthetic things reach without the side_min clamp
+    # (tools/analysis_tools/crop_sampling_scales.py; docs/data.md)
+    python tools/analysis_tools/ibs_study.py --out study_scales --models baseline cropsamp \
+        cropsamp+ibs --cropsamp-scales 32 45 64 90 128
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+from demo import data_options, read_metrics  # noqa: E402
+
+PFCN = 'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-'
+M2F = 'configs/demo/mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-'
+MODELS = ('baseline', 'ibs', 'cropsamp', 'cropsamp+ibs')
+SUFFIX = {
+    'baseline': 'crop-128x256.py',
+    'ibs': 'crop-128x256-ibs.py',
+    'cropsamp': 'cropsamp-128x256.py',
+    'cropsamp+ibs': 'cropsamp-128x256-ibs.py'
+}
+NETS = {
+    'panoptic_fcn': {m: PFCN + s for m, s in SUFFIX.items()},
+    'mask2former': {m: M2F + s for m, s in SUFFIX.items()},
+}
+# the scheduler entry whose `end` is the number of iterations + 1 (Panoptic FCN: warm-up + poly)
+POLY_KEY = {'panoptic_fcn': 'param_scheduler.1.end', 'mask2former': 'param_scheduler.end'}
+DEFAULT_ITERS = {'panoptic_fcn': 1200, 'mask2former': 500}
+# seconds per iteration of batch 4 at 128x256: Panoptic FCN measured by the demo on 2 idle cores;
+# Mask2Former measured 0.76 s on a loaded machine (see the docstring), 0.6 assumed when idle
+SEC_PER_ITER = {'panoptic_fcn': 0.3, 'mask2former': 0.6}
+EVAL_SEC = 40  # tools/test.py start-up + 30 validation images
+METRICS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', default='study_out', help='output folder (default: study_out)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
+                        help='randomness.seed of each run (default: 0 1 2)')
+    parser.add_argument('--nets', nargs='+', default=list(NETS), choices=list(NETS))
+    parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations of every run (default: Panoptic FCN '
+                        f'{DEFAULT_ITERS["panoptic_fcn"]}, Mask2Former '
+                        f'{DEFAULT_ITERS["mask2former"]})')
+    parser.add_argument('--num-train', type=int, default=24, help='synthetic training images')
+    parser.add_argument('--num-val', type=int, default=30, help='synthetic validation images')
+    parser.add_argument('--height', type=int, default=256, help='synthetic image height')
+    parser.add_argument('--width', type=int, default=512, help='synthetic image width')
+    parser.add_argument('--data-seed', type=int, default=0, help='seed of the synthetic data')
+    parser.add_argument('--cropsamp-scales', type=int, nargs='+', default=None,
+                        help='target scales of the crop-sampling models (default: the configs\' '
+                        '8 16 32 64 128, the released 32-512 / 4); use another --out')
+    parser.add_argument('--fig-images', type=int, default=3,
+                        help='validation images drawn in the confusion figures')
+    args = parser.parse_args(argv)
+    if 'baseline' not in args.models:
+        parser.error('--models must include "baseline" (the differences are paired with it)')
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f'--seeds has duplicates: {args.seeds}')
+    return args
+
+
+def run_tool(cmd: list, log_file: str) -> None:
+    """Run a tool with its output into ``log_file``; fail loudly with the log's tail."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    with open(log_file, 'w') as log:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log_file) as f:
+            tail = f.read()[-3000:]
+        raise SystemExit(f'[study] failed ({proc.returncode}): {" ".join(cmd)}\n{tail}\n'
+                         f'[study] log: {log_file}')
+
+
+def make_data(args, out: str) -> str:
+    """The synthetic set, written once per size/seed (``data/spec.json`` records them)."""
+    data_root = osp.join(out, 'data', 'cityscapes') + '/'
+    spec = dict(num_train=args.num_train, num_val=args.num_val, height=args.height,
+                width=args.width, seed=args.data_seed)
+    spec_file = osp.join(out, 'data', 'spec.json')
+    if osp.exists(spec_file):
+        with open(spec_file) as f:
+            if json.load(f) == spec:
+                print(f'[study] data: reusing {data_root}', flush=True)
+                return data_root
+        raise SystemExit(f'[study] {spec_file} was written for other data options than {spec}; '
+                         'use another --out or the same options')
+    os.makedirs(osp.join(out, 'logs'), exist_ok=True)
+    print(f'[study] data: {args.num_train} train + {args.num_val} val images of '
+          f'{args.height}x{args.width} -> {data_root}', flush=True)
+    py = sys.executable
+    run_tool([py, 'tools/dataset_converters/make_synthetic.py', '--layout', 'cityscapes', '--out',
+              data_root, '--num-train', str(args.num_train), '--num-val', str(args.num_val),
+              '--height', str(args.height), '--width', str(args.width), '--seed',
+              str(args.data_seed)], osp.join(out, 'logs', 'make_synthetic.log'))
+    run_tool([py, 'tools/dataset_converters/cityscapes_panoptic.py', data_root],
+             osp.join(out, 'logs', 'convert.log'))
+    with open(spec_file, 'w') as f:
+        json.dump(spec, f)
+    return data_root
+
+
+def run_dir(out: str, net: str, model: str, seed: int) -> str:
+    return osp.join(out, 'runs', net, model.replace('+', '_'), f'seed{seed}')
+
+
+def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
+                   cropsamp_scales=None) -> dict:
+    """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
+    wd = run_dir(out, net, model, seed)
+    metrics_file = osp.join(wd, 'metrics.json')
+    if osp.exists(metrics_file):
+        with open(metrics_file) as f:
+            done = json.load(f)
+        if done.get('iters') == iters:
+            return done
+    config = NETS[net][model]
+    nested = model.startswith('cropsamp')
+    os.makedirs(wd, exist_ok=True)
+    data = data_options(data_root, nested_train=nested)
+    schedule = [
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'default_hooks.checkpoint.interval={iters}', f'{POLY_KEY[net]}={iters + 1}',
+        f'randomness.seed={seed}'
+    ]
+    if nested and cropsamp_scales:
+        schedule.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
+                        + ']')
+    py = sys.executable
+    run_tool([py, 'tools/train.py', config, '--work-dir', osp.join(wd, 'train'), '--cfg-options',
+              *data, *schedule], osp.join(wd, 'train.log'))
+    checkpoint = osp.join(wd, 'train', f'iter_{iters}.pth')
+    test_dir = osp.join(wd, 'test')
+    run_tool([py, 'tools/test.py', config, checkpoint, '--work-dir', test_dir, '--cfg-options',
+              *data], osp.join(wd, 'test.log'))
+    metrics = read_metrics(test_dir)
+    result = dict(net=net, model=model, seed=seed, iters=iters, config=config,
+                  checkpoint=osp.relpath(checkpoint, out), metrics=metrics)
+    tmp = metrics_file + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, metrics_file)  # the marker of a finished run: written last, atomically
+    return result
+
+
+def mean_std(values) -> tuple:
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float('nan')
+
+
+def t_interval(diffs) -> tuple:
+    """Mean of paired differences and its 95% t-interval half-width (nan below 2 seeds)."""
+    from scipy import stats
+    d = np.asarray(diffs, dtype=np.float64)
+    if len(d) < 2:
+        return float(d.mean()), float('nan')
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    return float(d.mean()), float(half)
+
+
+def summarise(results: list, nets: list, models: list) -> dict:
+    """{net: {model: {metric: {mean, std, n, diff, ci95}}}}, differences paired by seed."""
+    by = {(r['net'], r['model'], r['seed']): r['metrics'] for r in results}
+    summary = {}
+    for net in nets:
+        summary[net] = {}
+        for model in models:
+            seeds = sorted(s for (n, m, s) in by if n == net and m == model)
+            entry = {}
+            for key in METRICS:
+                vals = [by[(net, model, s)][key] for s in seeds]
+                mean, std = mean_std(vals)
+                paired = [s for s in seeds if (net, 'baseline', s) in by]
+                diff, ci = t_interval(
+                    [by[(net, model, s)][key] - by[(net, 'baseline', s)][key] for s in paired])
+                entry[key] = dict(mean=mean, std=std, n=len(vals), values=vals, diff=diff,
+                                  ci95=ci)
+            summary[net][model] = entry
+    return summary
+
+
+def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
+    lines = [
+        '# IBS study on synthetic Cityscapes-layout data\n',
+        f'Seeds {seeds}; {args.num_train} training and {args.num_val} validation images of '
+        f'{args.height}x{args.width}; iterations: '
+        + ', '.join(f'{n} {i}' for n, i in iters.items())
+        + (f'; crop-sampling scales {args.cropsamp_scales}' if args.cropsamp_scales else '')
+        + '. Cells: mean ± standard '
+        'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
+        'network and seed ± the half-width of its 95% t-interval.\n'
+    ]
+    header = ('| net | model | ' + ' | '.join(METRICS) + ' | '
+              + ' | '.join(f'Δ{k}' for k in METRICS) + ' |')
+    lines += [header, '|---' * (2 + 2 * len(METRICS)) + '|']
+    for net, models in summary.items():
+        for model, entry in models.items():
+            cells = [f'{entry[k]["mean"]:.1f} ± {entry[k]["std"]:.1f}' for k in METRICS]
+            if model == 'baseline':
+                deltas = ['-'] * len(METRICS)
+            else:
+                deltas = [f'{entry[k]["diff"]:+.1f} ± {entry[k]["ci95"]:.1f}' for k in METRICS]
+            lines.append(f'| {net} | {model} | ' + ' | '.join(cells + deltas) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot(summary: dict, path: str) -> None:
+    """Top row: mean ± std per metric; bottom row: paired difference ± 95% interval."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    nets = list(summary)
+    models = list(next(iter(summary.values())))
+    fig, axes = plt.subplots(2, len(METRICS), figsize=(4 * len(METRICS), 7), squeeze=False)
+    width = 0.8 / len(models)
+    x = np.arange(len(nets))
+    for col, key in enumerate(METRICS):
+        for row, (field, err) in enumerate((('mean', 'std'), ('diff', 'ci95'))):
+            ax = axes[row, col]
+            for i, model in enumerate(models):
+                vals = [summary[n][model][key][field] for n in nets]
+                errs = [np.nan_to_num(summary[n][model][key][err]) for n in nets]
+                ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, yerr=errs,
+                       capsize=3, label=model)
+            ax.set_xticks(x)
+            ax.set_xticklabels(nets)
+            ax.set_title(key if row == 0 else f'{key} - baseline (95% CI)')
+            if row == 1:
+                ax.axhline(0, color='black', linewidth=0.8)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def confusion_figures(net: str, models: list, seed: int, iters: int, data_root: str, out: str,
+                      max_images: int) -> str:
+    fig_dir = osp.join(out, 'figures', net)
+    done = osp.join(fig_dir, '.done')
+    if osp.exists(done):
+        return fig_dir
+    checkpoints = [
+        osp.join(run_dir(out, net, m, seed), 'train', f'iter_{iters}.pth') for m in models
+    ]
+    opts = [o for o in data_options(data_root, nested_train=False) if not o.startswith('train')]
+    run_tool([sys.executable, 'tools/analysis_tools/visualize_confusion.py', *checkpoints,
+              '--configs', *[NETS[net][m] for m in models], '--names', *models,
+              '--dataset-split', 'val', '--out-dir', fig_dir, '--max-images', str(max_images),
+              '--max-instances', '3', '--cfg-options', *opts],
+             osp.join(out, 'logs', f'figures_{net}.log'))
+    open(done, 'w').close()
+    return fig_dir
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = osp.abspath(args.out)
+    os.makedirs(osp.join(out, 'logs'), exist_ok=True)
+    models = [m for m in MODELS if m in args.models]
+    iters = {n: args.iters or DEFAULT_ITERS[n] for n in args.nets}
+    plan = [(n, m, s) for n in args.nets for s in args.seeds for m in models]
+    estimate = {n: iters[n] * SEC_PER_ITER[n] + EVAL_SEC for n in args.nets}
+    total = sum(estimate[n] for n, _, _ in plan)
+    per_run = ', '.join(f'{n} {estimate[n] / 60:.1f} min/run' for n in args.nets)
+    print(f'[study] {len(plan)} runs: {len(args.nets)} nets x {len(models)} models x '
+          f'{len(args.seeds)} seeds; iterations {iters}; rough time on 2 idle cores '
+          f'{total / 3600:.1f} h ({per_run}); finished runs are skipped', flush=True)
+    data_root = make_data(args, out)
+
+    results, t0, left = [], time.time(), total
+    for k, (net, model, seed) in enumerate(plan, 1):
+        tag = f'[study] run {k}/{len(plan)} {net} {model} seed {seed}'
+        t_run = time.time()
+        metrics_file = osp.join(run_dir(out, net, model, seed), 'metrics.json')
+        cached = osp.exists(metrics_file)
+        print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
+              flush=True)
+        result = train_and_test(net, model, seed, iters[net], data_root, out,
+                                args.cropsamp_scales)
+        results.append(result)
+        left -= estimate[net]
+        took = time.time() - t_run
+        print(f'{tag}: PQ {result["metrics"]["PQ"]:.1f} PQ_th {result["metrics"]["PQ_th"]:.1f} '
+              f'Prec_th {result["metrics"]["Prec_th"]:.1f} ({took / 60:.1f} min; about '
+              f'{left / 60:.0f} min left)', flush=True)
+
+    summary = summarise(results, args.nets, models)
+    table = format_markdown(summary, iters, args.seeds, args)
+    with open(osp.join(out, 'study.md'), 'w') as f:
+        f.write(table)
+    with open(osp.join(out, 'study.json'), 'w') as f:
+        json.dump(dict(iters=iters, seeds=args.seeds, num_train=args.num_train,
+                       num_val=args.num_val, size=[args.height, args.width],
+                       cropsamp_scales=args.cropsamp_scales, summary=summary,
+                       runs=results), f, indent=1)
+    plot(summary, osp.join(out, 'study.png'))
+    figs = [
+        confusion_figures(n, models, args.seeds[0], iters[n], data_root, out, args.fig_images)
+        for n in args.nets
+    ]
+    print(table)
+    print(f'[study] done in {(time.time() - t0) / 60:.1f} min; table {out}/study.md, '
+          f'{out}/study.json; plot {out}/study.png; figures {", ".join(figs)}')
+
+
+if __name__ == '__main__':
+    main()
