@@ -14,9 +14,9 @@ import os.path as osp
 import torch
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
-from mmdet.registry import RUNNERS
 from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmibs  # noqa: F401  (registers mmibs modules, allow-lists mmengine checkpoint contents)
