@@ -12,6 +12,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 import ibs_study  # noqa: E402
@@ -23,7 +25,7 @@ def run_study(out):
     cmd = [
         sys.executable, 'tools/analysis_tools/ibs_study.py', '--out', out, '--nets',
         'mask2former', '--models', *MODELS, '--seeds', '0', '1', '--iters', '2', '--num-train', '4', '--num-val', '2',
-        '--height', '128', '--width', '256', '--fig-images', '1'
+        '--height', '128', '--width', '256', '--fig-images', '1', '--jobs', '2'
     ]
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -60,6 +62,22 @@ def test_study_end_to_end_and_resumable(tmp_path):
     assert osp.getmtime(checkpoint) == mtime  # not retrained
     with open(osp.join(out, 'study.json')) as f:
         assert json.load(f)['summary'] == study['summary']
+
+
+def test_threads_per_job(monkeypatch):
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    monkeypatch.setattr(ibs_study, 'cpu_cores', lambda: 8)
+    assert ibs_study.threads_per_job(1) is None  # one run: torch's own default
+    assert ibs_study.threads_per_job(2) == 4
+    assert ibs_study.threads_per_job(16) == 1
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    assert ibs_study.threads_per_job(2) is None  # the user's setting is inherited
+
+
+def test_jobs_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        ibs_study.parse_args(['--jobs', '0'])
+    assert '--jobs must be >= 1' in capsys.readouterr().err
 
 
 def test_summary_statistics():

@@ -18,14 +18,12 @@ confusion figures of the first seed (``OUT/figures/NET``, tools/analysis_tools/v
 Resumable: a run whose ``metrics.json`` exists (for the same iteration count) is not retrained, so
 starting the same command again continues where it stopped.
 
-Sizing (defaults: 3 seeds, 30 validation images, 24 training images of 256x512). Speed on 2 idle
-cores, batch 4 of 128x256 crops: Panoptic FCN about 0.3 s per iteration (the demo's 1,200
-iterations take 6-7 minutes). The tiny Mask2Former (crop sampling + IBS, the slowest of its four,
-float32) was measured at 0.76 s per iteration (iterations 10-30 of a 30-iteration run,
-OMP_NUM_THREADS=1, on 2 cores busy with another training and a test suite), so 0.6 s is assumed
-on idle cores. Evaluation of 30 images plus tool start-up: about 40 s per run (assumed). Panoptic
-FCN at 1,200 iterations (12 x ~6.7 min = 80 min) and Mask2Former at 500 (12 x ~5.7 min = 68 min)
-make the 24 runs about 2.5 hours; the tool prints its own estimate at start.
+Sizing (defaults: 3 seeds, 30 validation images, 24 training images of 256x512, 2 runs at a time
+with one thread each). Measured on 2 cores with two one-thread runs side by side (batch 4 of
+128x256 crops): Panoptic FCN 0.40 s per iteration of each run (one two-thread run alone: 0.3 s, so
+the pair does 1.5x the work), the tiny Mask2Former 0.68-0.80 s; a Panoptic FCN run of 1,200
+iterations takes about 10 minutes with its evaluation, a Mask2Former run of 500 about 7. The 24
+runs take about 2 hours on 2 cores; the tool prints its own estimate at start.
 
 Usage::
 
@@ -44,6 +42,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
@@ -67,10 +66,10 @@ NETS = {
 # the scheduler entry whose `end` is the number of iterations + 1 (Panoptic FCN: warm-up + poly)
 POLY_KEY = {'panoptic_fcn': 'param_scheduler.1.end', 'mask2former': 'param_scheduler.end'}
 DEFAULT_ITERS = {'panoptic_fcn': 1200, 'mask2former': 500}
-# seconds per iteration of batch 4 at 128x256: Panoptic FCN measured by the demo on 2 idle cores;
-# Mask2Former measured 0.76 s on a loaded machine (see the docstring), 0.6 assumed when idle
-SEC_PER_ITER = {'panoptic_fcn': 0.3, 'mask2former': 0.6}
-EVAL_SEC = 40  # tools/test.py start-up + 30 validation images
+# seconds per iteration of batch 4 at 128x256 of one of two one-thread runs sharing 2 cores
+# (measured, see the docstring); the estimate divides the sum by --jobs
+SEC_PER_ITER = {'panoptic_fcn': 0.45, 'mask2former': 0.75}
+EVAL_SEC = 60  # tools/test.py start-up + 30 validation images
 METRICS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
 
 
@@ -94,9 +93,16 @@ def parse_args(argv=None):
     parser.add_argument('--cropsamp-scales', type=int, nargs='+', default=None,
                         help='target scales of the crop-sampling models (default: the configs\' '
                         '8 16 32 64 128, the released 32-512 / 4); use another --out')
+    parser.add_argument('--jobs', type=int, default=default_jobs(),
+                        help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
+                        '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores: two '
+                        'one-thread runs finish in 0.55x the time of one two-thread run after the '
+                        'other on 2 cores)')
     parser.add_argument('--fig-images', type=int, default=3,
                         help='validation images drawn in the confusion figures')
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
     if 'baseline' not in args.models:
         parser.error('--models must include "baseline" (the differences are paired with it)')
     if len(set(args.seeds)) != len(args.seeds):
@@ -104,9 +110,32 @@ def parse_args(argv=None):
     return args
 
 
-def run_tool(cmd: list, log_file: str) -> None:
-    """Run a tool with its output into ``log_file``; fail loudly with the log's tail."""
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs() -> int:
+    return 2 if cpu_cores() >= 2 else 1
+
+
+def threads_per_job(jobs: int):
+    """OMP_NUM_THREADS of each run: the cores shared out, unless the user set it (None)."""
+    if jobs == 1 or 'OMP_NUM_THREADS' in os.environ:
+        return None
+    return max(1, cpu_cores() // jobs)
+
+
+def run_tool(cmd: list, log_file: str, threads: int = None) -> None:
+    """Run a tool with its output into ``log_file``; fail loudly with the log's tail.
+
+    ``threads`` sets OMP_NUM_THREADS of the tool (None: inherit the environment's).
+    """
     env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads is not None:
+        env['OMP_NUM_THREADS'] = str(threads)
     with open(log_file, 'w') as log:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
@@ -149,7 +178,7 @@ def run_dir(out: str, net: str, model: str, seed: int) -> str:
 
 
 def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
-                   cropsamp_scales=None) -> dict:
+                   cropsamp_scales=None, threads: int = None) -> dict:
     """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')
@@ -172,11 +201,11 @@ def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, 
                         + ']')
     py = sys.executable
     run_tool([py, 'tools/train.py', config, '--work-dir', osp.join(wd, 'train'), '--cfg-options',
-              *data, *schedule], osp.join(wd, 'train.log'))
+              *data, *schedule], osp.join(wd, 'train.log'), threads)
     checkpoint = osp.join(wd, 'train', f'iter_{iters}.pth')
     test_dir = osp.join(wd, 'test')
     run_tool([py, 'tools/test.py', config, checkpoint, '--work-dir', test_dir, '--cfg-options',
-              *data], osp.join(wd, 'test.log'))
+              *data], osp.join(wd, 'test.log'), threads)
     metrics = read_metrics(test_dir)
     result = dict(net=net, model=model, seed=seed, iters=iters, config=config,
                   checkpoint=osp.relpath(checkpoint, out), metrics=metrics)
@@ -307,12 +336,17 @@ def main(argv=None):
     total = sum(estimate[n] for n, _, _ in plan)
     per_run = ', '.join(f'{n} {estimate[n] / 60:.1f} min/run' for n in args.nets)
     print(f'[study] {len(plan)} runs: {len(args.nets)} nets x {len(models)} models x '
-          f'{len(args.seeds)} seeds; iterations {iters}; rough time on 2 idle cores '
-          f'{total / 3600:.1f} h ({per_run}); finished runs are skipped', flush=True)
+          f'{len(args.seeds)} seeds; iterations {iters}; rough time on 2 cores with 2 jobs '
+          f'{total / 3600 / 2:.1f} h ({per_run}); finished runs are skipped', flush=True)
     data_root = make_data(args, out)
 
     results, t0, left = [], time.time(), total
-    for k, (net, model, seed) in enumerate(plan, 1):
+    threads = threads_per_job(args.jobs)
+    if args.jobs > 1:
+        print(f'[study] {args.jobs} runs at a time, OMP_NUM_THREADS={threads or "inherited"} each',
+              flush=True)
+
+    def one_run(k, net, model, seed):
         tag = f'[study] run {k}/{len(plan)} {net} {model} seed {seed}'
         t_run = time.time()
         metrics_file = osp.join(run_dir(out, net, model, seed), 'metrics.json')
@@ -320,13 +354,28 @@ def main(argv=None):
         print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
               flush=True)
         result = train_and_test(net, model, seed, iters[net], data_root, out,
-                                args.cropsamp_scales)
-        results.append(result)
-        left -= estimate[net]
-        took = time.time() - t_run
-        print(f'{tag}: PQ {result["metrics"]["PQ"]:.1f} PQ_th {result["metrics"]["PQ_th"]:.1f} '
-              f'Prec_th {result["metrics"]["Prec_th"]:.1f} ({took / 60:.1f} min; about '
-              f'{left / 60:.0f} min left)', flush=True)
+                                args.cropsamp_scales, threads)
+        return tag, t_run, result
+
+    # runs are independent processes; threads here only wait for them
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(one_run, k, *run) for k, run in enumerate(plan, 1)]
+        try:
+            for future in as_completed(futures):
+                tag, t_run, result = future.result()
+                results.append(result)
+                left -= estimate[result['net']]
+                took = time.time() - t_run
+                print(f'{tag}: PQ {result["metrics"]["PQ"]:.1f} '
+                      f'PQ_th {result["metrics"]["PQ_th"]:.1f} '
+                      f'Prec_th {result["metrics"]["Prec_th"]:.1f} ({took / 60:.1f} min; about '
+                      f'{left / 60 / args.jobs:.0f} min left)', flush=True)
+        except BaseException:
+            for future in futures:
+                future.cancel()  # the runs already started finish (or fail) on their own
+            raise
+    order = {run: k for k, run in enumerate(plan)}
+    results.sort(key=lambda r: order[(r['net'], r['model'], r['seed'])])
 
     summary = summarise(results, args.nets, models)
     table = format_markdown(summary, iters, args.seeds, args)
