@@ -38,6 +38,11 @@ DEMO_CONFIGS = {
 # configs whose training set is wrapped by CropSamplingDataset (train_dataloader.dataset.dataset)
 CROP_SAMPLING = ('ibs+cropsamp', )
 TABLE_KEYS = ('PQ', 'SQ', 'RQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th', 'mIoU')
+# The measured study (tools/analysis_tools/ibs_study.py, 3 seeds) that the demo's one-seed
+# differences are read against; the demo's runs are its Panoptic FCN seed 0 when the settings match.
+STUDY_FILE = osp.join(REPO, 'docs', 'results', 'ibs_study.json')
+STUDY_MODEL = {'baseline': 'baseline', 'ibs': 'ibs', 'ibs+cropsamp': 'cropsamp+ibs'}
+STUDY_KEYS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
 
 
 def parse_args():
@@ -47,7 +52,8 @@ def parse_args():
     parser.add_argument('--iters', type=int, default=1200,
                         help='training iterations per model (default: 1200)')
     parser.add_argument('--num-train', type=int, default=24, help='synthetic training images')
-    parser.add_argument('--num-val', type=int, default=6, help='synthetic validation images')
+    parser.add_argument('--num-val', type=int, default=30,
+                        help='synthetic validation images (default: 30, as the study)')
     parser.add_argument('--height', type=int, default=256, help='synthetic image height')
     parser.add_argument('--width', type=int, default=512, help='synthetic image width')
     parser.add_argument('--seed', type=int, default=0)
@@ -119,6 +125,59 @@ def format_table(results: dict, train_time: dict) -> str:
     return '\n'.join(rows)
 
 
+def study_settings_match(study: dict, args) -> bool:
+    """Whether this demo's runs are the study's Panoptic FCN runs of seed 0 (same data, schedule)."""
+    return (study.get('iters', {}).get('panoptic_fcn') == args.iters
+            and study.get('num_train') == args.num_train and study.get('num_val') == args.num_val
+            and study.get('size') == [args.height, args.width]
+            and study.get('data_seed', 0) == args.seed and 0 in study.get('seeds', [])
+            and not study.get('cropsamp_scales'))
+
+
+def format_study_comparison(results: dict, study: dict, args) -> str:
+    """This run's differences to its baseline next to the study's over several seeds.
+
+    Each cell: this run's difference, then the study's mean paired difference ± the half-width of
+    its 95% t-interval; '*' marks a study interval that excludes 0 (an effect beyond the seed
+    spread), '~' one that includes it.
+    """
+    summary = study['summary']['panoptic_fcn']
+    seeds = study['seeds']
+    match = study_settings_match(study, args)
+    lines = [
+        f'Differences to the baseline, this run vs the study ({len(seeds)} seeds {seeds}, '
+        f'tools/analysis_tools/ibs_study.py, docs/results/): this run ; study mean ± 95% '
+        'interval; * beyond the seed spread, ~ within it.',
+        ('This demo used the study\'s settings, so its runs are the study\'s seed 0.' if match
+         else 'This demo used other settings than the study (iterations, images or size), so the '
+         'study\'s numbers are a guide only.'), '',
+        '| model | ' + ' | '.join(f'Δ{k}' for k in STUDY_KEYS) + ' |',
+        '|---' * (len(STUDY_KEYS) + 1) + '|'
+    ]
+    for name, metrics in results.items():
+        if name == 'baseline' or 'baseline' not in results:
+            continue
+        entry = summary.get(STUDY_MODEL[name])
+        cells = []
+        for key in STUDY_KEYS:
+            here = metrics[key] - results['baseline'][key]
+            if entry is None:
+                cells.append(f'{here:+.1f} ; -')
+                continue
+            diff, ci = entry[key]['diff'], entry[key]['ci95']
+            mark = '*' if abs(diff) > ci else '~'
+            cells.append(f'{here:+.1f} ; {diff:+.1f} ± {ci:.1f} {mark}')
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def load_study(path: str = STUDY_FILE):
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def main():
     args = parse_args()
     out = osp.abspath(args.out)
@@ -158,6 +217,9 @@ def main():
 
     banner('5/6 comparison (synthetic validation set, percent)')
     table = format_table(results, train_time)
+    study = load_study()
+    if study is not None and 'baseline' in results and len(results) > 1:
+        table += '\n\n' + format_study_comparison(results, study, args)
     print(table, flush=True)
 
     banner('6/6 confusion figures')
@@ -174,8 +236,8 @@ def main():
         f.write('# mmibs demo: Panoptic FCN with and without IBS on synthetic Cityscapes\n\n')
         f.write(f'{args.iters} iterations per model, {args.num_train} training and '
                 f'{args.num_val} validation images of {args.height}x{args.width}, seed '
-                f'{args.seed}. One seed on a few images: read differences of a few points as '
-                'noise; Prec_th falls when a prediction spreads over several same-class '
+                f'{args.seed}. One seed: read its differences against the study\'s spread '
+                '(below); Prec_th falls when a prediction spreads over several same-class '
                 'instances, Acc_th when an instance is split or missed.\n\n')
         f.write(table + '\n')
     banner(f'done in {(time.time() - t_start) / 60:.1f} min')

@@ -46,3 +46,40 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     # the confusion figures of both kinds
     assert glob.glob(str(out / 'figures' / 'instances' / '*.png'))
     assert glob.glob(str(out / 'figures' / 'panoptic' / '*.png'))
+
+
+def _demo_module():
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import demo
+    return demo
+
+
+def test_study_comparison_marks_effects_beyond_the_seed_spread():
+    demo = _demo_module()
+    args = demo.argparse.Namespace(iters=1200, num_train=24, num_val=30, height=256, width=512,
+                                   seed=0)
+    keys = demo.STUDY_KEYS
+
+    def cell(diff, ci):
+        return dict(diff=diff, ci95=ci)
+
+    study = dict(
+        iters=dict(panoptic_fcn=1200), seeds=[0, 1, 2], num_train=24, num_val=30,
+        size=[256, 512], data_seed=0, cropsamp_scales=None,
+        summary=dict(panoptic_fcn={
+            'ibs': {k: cell(5.0, 2.0) for k in keys},  # interval excludes 0
+            'cropsamp+ibs': {k: cell(-1.0, 3.0) for k in keys},  # includes 0
+        }))
+    results = {
+        'baseline': {k: 50.0 for k in keys},
+        'ibs': {k: 56.5 for k in keys},
+        'ibs+cropsamp': {k: 48.0 for k in keys},
+    }
+    text = demo.format_study_comparison(results, study, args)
+    rows = {line.split('|')[1].strip(): line for line in text.splitlines()
+            if line.startswith('| ibs')}
+    assert rows['ibs'].count('+6.5 ; +5.0 ± 2.0 *') == len(keys)
+    assert rows['ibs+cropsamp'].count('-2.0 ; -1.0 ± 3.0 ~') == len(keys)
+    assert "runs are the study's seed 0" in text
+    args.iters = 3
+    assert 'guide only' in demo.format_study_comparison(results, study, args)

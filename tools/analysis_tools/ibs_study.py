@@ -96,8 +96,8 @@ def parse_args(argv=None):
     parser.add_argument('--jobs', type=int, default=default_jobs(),
                         help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
                         '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores: two '
-                        'one-thread runs finish in 0.55x the time of one two-thread run after the '
-                        'other on 2 cores)')
+                        'one-thread runs side by side do 1.5x the iterations per second of one '
+                        'two-thread run on 2 cores)')
     parser.add_argument('--fig-images', type=int, default=3,
                         help='validation images drawn in the confusion figures')
     args = parser.parse_args(argv)
@@ -384,6 +384,7 @@ def main(argv=None):
     with open(osp.join(out, 'study.json'), 'w') as f:
         json.dump(dict(iters=iters, seeds=args.seeds, num_train=args.num_train,
                        num_val=args.num_val, size=[args.height, args.width],
+                       data_seed=args.data_seed,
                        cropsamp_scales=args.cropsamp_scales, summary=summary,
                        runs=results), f, indent=1)
     plot(summary, osp.join(out, 'study.png'))
