@@ -131,7 +131,7 @@ def study_settings_match(study: dict, args) -> bool:
             and study.get('num_train') == args.num_train and study.get('num_val') == args.num_val
             and study.get('size') == [args.height, args.width]
             and study.get('data_seed', 0) == args.seed and 0 in study.get('seeds', [])
-            and not study.get('cropsamp_scales'))
+            and not study.get('cropsamp_scales') and study.get('ibs_weight') is None)
 
 
 def format_study_comparison(results: dict, study: dict, args) -> str:

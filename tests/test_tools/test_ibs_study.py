@@ -74,6 +74,21 @@ def test_threads_per_job(monkeypatch):
     assert ibs_study.threads_per_job(2) is None  # the user's setting is inherited
 
 
+@pytest.mark.parametrize('model', ['baseline', 'ibs', 'cropsamp', 'cropsamp+ibs'])
+def test_overrides_reach_the_models_they_concern(tmp_path, monkeypatch, model):
+    calls = []
+    monkeypatch.setattr(ibs_study, 'run_tool', lambda cmd, log, threads=None: calls.append(cmd))
+    monkeypatch.setattr(ibs_study, 'read_metrics', lambda test_dir: {'PQ': 1.0})
+    ibs_study.train_and_test('mask2former', model, 3, 7, str(tmp_path / 'data') + '/',
+                             str(tmp_path), cropsamp_scales=[32, 64], threads=1, ibs_weight=5.0)
+    train = ' '.join(calls[0])
+    assert 'tools/train.py' in train and 'randomness.seed=3' in train
+    assert 'train_cfg.max_iters=7' in train and 'param_scheduler.end=8' in train
+    assert ('model.panoptic_head.loss_ibs.loss_weight=5.0' in train) == model.endswith('ibs')
+    assert ('train_dataloader.dataset.scales=[32,64]' in train) == model.startswith('cropsamp')
+    assert 'tools/test.py' in ' '.join(calls[1])
+
+
 def test_jobs_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         ibs_study.parse_args(['--jobs', '0'])

@@ -93,6 +93,10 @@ def parse_args(argv=None):
     parser.add_argument('--cropsamp-scales', type=int, nargs='+', default=None,
                         help='target scales of the crop-sampling models (default: the configs\' '
                         '8 16 32 64 128, the released 32-512 / 4); use another --out')
+    parser.add_argument('--ibs-weight', type=float, default=None,
+                        help='loss_weight of the IBS loss of the IBS models (default: the configs\' '
+                        'released values, Panoptic FCN 4 = segment 4 x IBS 1, Mask2Former 50); use '
+                        'another --out')
     parser.add_argument('--jobs', type=int, default=default_jobs(),
                         help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
                         '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores: two '
@@ -178,7 +182,7 @@ def run_dir(out: str, net: str, model: str, seed: int) -> str:
 
 
 def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
-                   cropsamp_scales=None, threads: int = None) -> dict:
+                   cropsamp_scales=None, threads: int = None, ibs_weight: float = None) -> dict:
     """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')
@@ -199,6 +203,8 @@ def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, 
     if nested and cropsamp_scales:
         schedule.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
                         + ']')
+    if model.endswith('ibs') and ibs_weight is not None:
+        schedule.append(f'model.panoptic_head.loss_ibs.loss_weight={ibs_weight}')
     py = sys.executable
     run_tool([py, 'tools/train.py', config, '--work-dir', osp.join(wd, 'train'), '--cfg-options',
               *data, *schedule], osp.join(wd, 'train.log'), threads)
@@ -259,6 +265,7 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
         f'{args.height}x{args.width}; iterations: '
         + ', '.join(f'{n} {i}' for n, i in iters.items())
         + (f'; crop-sampling scales {args.cropsamp_scales}' if args.cropsamp_scales else '')
+        + (f'; IBS loss weight {args.ibs_weight:g}' if args.ibs_weight is not None else '')
         + '. Cells: mean ± standard '
         'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
         'network and seed ± the half-width of its 95% t-interval.\n'
@@ -354,7 +361,7 @@ def main(argv=None):
         print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
               flush=True)
         result = train_and_test(net, model, seed, iters[net], data_root, out,
-                                args.cropsamp_scales, threads)
+                                args.cropsamp_scales, threads, args.ibs_weight)
         return tag, t_run, result
 
     # runs are independent processes; threads here only wait for them
@@ -385,7 +392,8 @@ def main(argv=None):
         json.dump(dict(iters=iters, seeds=args.seeds, num_train=args.num_train,
                        num_val=args.num_val, size=[args.height, args.width],
                        data_seed=args.data_seed,
-                       cropsamp_scales=args.cropsamp_scales, summary=summary,
+                       cropsamp_scales=args.cropsamp_scales, ibs_weight=args.ibs_weight,
+                       summary=summary,
                        runs=results), f, indent=1)
     plot(summary, osp.join(out, 'study.png'))
     figs = [
