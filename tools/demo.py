@@ -23,6 +23,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # baseline: plain crops; ibs: + the IBS loss (random partner), what IBS itself does; ibs+cropsamp:
@@ -45,6 +46,24 @@ STUDY_MODEL = {'baseline': 'baseline', 'ibs': 'ibs', 'ibs+cropsamp': 'cropsamp+i
 STUDY_KEYS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
 
 
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs() -> int:
+    return 2 if cpu_cores() >= 2 else 1
+
+
+def threads_per_job(jobs: int):
+    """OMP_NUM_THREADS of each run: the cores shared out, unless the user set it (None)."""
+    if jobs == 1 or 'OMP_NUM_THREADS' in os.environ:
+        return None
+    return max(1, cpu_cores() // jobs)
+
+
 def parse_args():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,24 +76,37 @@ def parse_args():
     parser.add_argument('--height', type=int, default=256, help='synthetic image height')
     parser.add_argument('--width', type=int, default=512, help='synthetic image width')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--jobs', type=int, default=default_jobs(),
+                        help='models trained at the same time, each with OMP_NUM_THREADS = CPU '
+                        'cores / jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more '
+                        'cores, as tools/analysis_tools/ibs_study.py, so the runs are the study\'s)')
     parser.add_argument('--models', nargs='+', default=list(DEMO_CONFIGS),
                         choices=list(DEMO_CONFIGS), help='which models to train')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
+    return args
 
 
 def banner(step: str) -> None:
     print(f'\n{"=" * 100}\n[demo] {step}\n{"=" * 100}', flush=True)
 
 
-def run(cmd: list, log_file: str = None) -> None:
-    """Run a tool, streaming its output (and teeing it to ``log_file``); fail loudly."""
-    print('[demo] $ ' + ' '.join(cmd), flush=True)
+def run(cmd: list, log_file: str = None, prefix: str = '', threads: int = None) -> None:
+    """Run a tool, streaming its output (and teeing it to ``log_file``); fail loudly.
+
+    ``prefix`` starts every streamed line (runs side by side); ``threads`` sets the tool's
+    OMP_NUM_THREADS (None: inherited).
+    """
+    print(f'{prefix}[demo] $ ' + ' '.join(cmd), flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads is not None:
+        env['OMP_NUM_THREADS'] = str(threads)
     with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as proc:
         log = open(log_file, 'w') if log_file else None
         for line in proc.stdout:
-            sys.stdout.write(line)
+            sys.stdout.write(prefix + line)
             if log:
                 log.write(line)
         if log:
@@ -196,24 +228,36 @@ def main():
     run([py, 'tools/dataset_converters/cityscapes_panoptic.py', data_root])
 
     results, train_time, checkpoints = {}, {}, {}
-    for name in args.models:
+    threads = threads_per_job(args.jobs)
+
+    def train_and_test(name):
         config = DEMO_CONFIGS[name]
         work_dir = osp.join(out, 'work_dirs', name)
         nested = name in CROP_SAMPLING
         opts = data_options(data_root, nested_train=nested) + schedule_options(args.iters)
-        banner(f'3/6 training "{name}" ({args.iters} iterations): {config}')
+        prefix = f'[{name}] ' if args.jobs > 1 else ''
         t0 = time.time()
         run([py, 'tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *opts],
-            log_file=osp.join(out, f'train_{name}.log'))
+            log_file=osp.join(out, f'train_{name}.log'), prefix=prefix, threads=threads)
         train_time[name] = time.time() - t0
         checkpoints[name] = osp.join(work_dir, f'iter_{args.iters}.pth')
-
-        banner(f'4/6 evaluating "{name}" on the validation images: {checkpoints[name]}')
+        print(f'{prefix}[demo] evaluating "{name}" on the validation images: '
+              f'{checkpoints[name]}', flush=True)
         test_dir = osp.join(out, 'test', name)
         run([py, 'tools/test.py', config, checkpoints[name], '--work-dir', test_dir,
              '--cfg-options', *data_options(data_root, nested_train=nested)],
-            log_file=osp.join(out, f'test_{name}.log'))
+            log_file=osp.join(out, f'test_{name}.log'), prefix=prefix, threads=threads)
         results[name] = read_metrics(test_dir)
+
+    banner(f'3-4/6 training ({args.iters} iterations) and evaluating {", ".join(args.models)}, '
+           f'{args.jobs} at a time' + (f' with OMP_NUM_THREADS={threads} each' if threads else '')
+           + ': ' + ', '.join(DEMO_CONFIGS[n] for n in args.models))
+    # the runs are independent processes; the threads here only wait for them
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in [pool.submit(train_and_test, name) for name in args.models]:
+            future.result()
+    results = {n: results[n] for n in args.models}  # the table in the models' order
+    checkpoints = {n: checkpoints[n] for n in args.models}
 
     banner('5/6 comparison (synthetic validation set, percent)')
     table = format_table(results, train_time)

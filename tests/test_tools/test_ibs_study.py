@@ -66,7 +66,7 @@ def test_study_end_to_end_and_resumable(tmp_path):
 
 def test_threads_per_job(monkeypatch):
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    monkeypatch.setattr(ibs_study, 'cpu_cores', lambda: 8)
+    monkeypatch.setattr(sys.modules['demo'], 'cpu_cores', lambda: 8)  # shared with the demo
     assert ibs_study.threads_per_job(1) is None  # one run: torch's own default
     assert ibs_study.threads_per_job(2) == 4
     assert ibs_study.threads_per_job(16) == 1

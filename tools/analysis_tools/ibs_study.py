@@ -48,7 +48,8 @@ import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
-from demo import data_options, read_metrics  # noqa: E402
+from demo import (data_options, default_jobs, read_metrics,  # noqa: E402
+                  threads_per_job)
 
 PFCN = 'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-'
 M2F = 'configs/demo/mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-'
@@ -112,24 +113,6 @@ def parse_args(argv=None):
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds has duplicates: {args.seeds}')
     return args
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_jobs() -> int:
-    return 2 if cpu_cores() >= 2 else 1
-
-
-def threads_per_job(jobs: int):
-    """OMP_NUM_THREADS of each run: the cores shared out, unless the user set it (None)."""
-    if jobs == 1 or 'OMP_NUM_THREADS' in os.environ:
-        return None
-    return max(1, cpu_cores() // jobs)
 
 
 def run_tool(cmd: list, log_file: str, threads: int = None) -> None:
