@@ -1,5 +1,5 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The end-to-end demo (`make demo`): what IBS does, on this machine, in about 20 minutes on 2
+"""The end-to-end demo (`make demo`): what IBS does, on this machine, in 15-20 minutes on 2
 cores.
 
 1. write a synthetic dataset in the raw Cityscapes layout (touching same-class instances, stuff,
@@ -7,9 +7,11 @@ cores.
 2. convert it with the real converter (tools/dataset_converters/cityscapes_panoptic.py),
 3. train Panoptic FCN three times from scratch on a small ResNet-18 (configs/demo/): crop-based
    without IBS (the paper's baseline), with IBS (random partner: what IBS itself does), and with
-   IBS + crop sampling (the released recipe),
+   IBS + crop sampling (the released recipe), two at a time with one thread each, so that with the
+   default options the runs are those of tools/analysis_tools/ibs_study.py's Panoptic FCN seed 0,
 4. evaluate each with the full metric set (PQ/SQ/RQ, Acc_th/Prec_th, mIoU; tools/test.py),
-5. print a comparison table, and
+5. print a comparison table, and the differences to the baseline next to the study's over 3
+   seeds (docs/results/ibs_study.json: is a difference beyond the seed spread?), and
 6. draw the confusion figures (tools/analysis_tools/visualize_confusion.py).
 
 Every step runs the same command-line tools a user runs, in subprocesses, so the demo exercises
