@@ -182,7 +182,8 @@ def format_study_comparison(results: dict, study: dict, args) -> str:
         f'Differences to the baseline, this run vs the study ({len(seeds)} seeds {seeds}, '
         f'tools/analysis_tools/ibs_study.py, docs/results/): this run ; study mean ± 95% '
         'interval; * beyond the seed spread, ~ within it.',
-        ('This demo used the study\'s settings, so its runs are the study\'s seed 0.' if match
+        ('This demo used the study\'s data, configs, iterations and seed 0 (its runs are the '
+         'study\'s when each uses one thread, as with the default --jobs 2 on 2 cores).' if match
          else 'This demo used other settings than the study (iterations, images or size), so the '
          'study\'s numbers are a guide only.'), '',
         '| model | ' + ' | '.join(f'Δ{k}' for k in STUDY_KEYS) + ' |',

@@ -80,6 +80,6 @@ def test_study_comparison_marks_effects_beyond_the_seed_spread():
             if line.startswith('| ibs')}
     assert rows['ibs'].count('+6.5 ; +5.0 ± 2.0 *') == len(keys)
     assert rows['ibs+cropsamp'].count('-2.0 ; -1.0 ± 3.0 ~') == len(keys)
-    assert "runs are the study's seed 0" in text
+    assert "used the study's data, configs, iterations and seed 0" in text
     args.iters = 3
     assert 'guide only' in demo.format_study_comparison(results, study, args)

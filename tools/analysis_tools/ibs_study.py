@@ -326,8 +326,8 @@ def main(argv=None):
     total = sum(estimate[n] for n, _, _ in plan)
     per_run = ', '.join(f'{n} {estimate[n] / 60:.1f} min/run' for n in args.nets)
     print(f'[study] {len(plan)} runs: {len(args.nets)} nets x {len(models)} models x '
-          f'{len(args.seeds)} seeds; iterations {iters}; rough time on 2 cores with 2 jobs '
-          f'{total / 3600 / 2:.1f} h ({per_run}); finished runs are skipped', flush=True)
+          f'{len(args.seeds)} seeds; iterations {iters}; rough time with {args.jobs} jobs '
+          f'{total / 3600 / args.jobs:.1f} h ({per_run}); finished runs are skipped', flush=True)
     data_root = make_data(args, out)
 
     results, t0, left = [], time.time(), total
