@@ -28,3 +28,29 @@ def test_crop_sampling_scales_report(tmp_path, capsys):
     assert clamps[:5] == clamps[5:]
     # the smallest target scale (8 px) is below every synthetic thing at side_min's 0.5 floor
     assert float(clamps[0]) == 100.0
+    # both crops from one image: independent draws hit it about 1/images-per-category of the
+    # time (2 training images here: about half); distinct_images never does when there is a choice
+    same, expected = map(float, re.search(
+        r'one image \(distinct_images=False\): ([\d.]+)%.*= ([\d.]+)%\)', out).groups())
+    assert 0.0 < same and abs(same - expected) < 15.0
+
+
+def test_distinct_images_removes_same_image_pairs(tmp_path, capsys):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmibs.registry import DATASETS
+    data = make_converted_cityscapes(str(tmp_path / 'cityscapes'), num_train=3, num_val=1,
+                                     height=128, width=256)
+    init_default_scope('mmdet')
+    dcfg = Config.fromfile(CONFIG).train_dataloader.dataset
+    dcfg.dataset.data_root = data['data_root']
+    dcfg.pipeline = []
+    dcfg.distinct_images = True
+    ds = DATASETS.build(dcfg)
+    ds.full_init()
+    single = [label for label in ds.labels if len(ds.images_per_label[label]) == 1]
+    drawn = [k for k, label in enumerate(ds.labels) if label not in single] * 20
+    crop_sampling_scales.report_same_image(ds, drawn)
+    out = capsys.readouterr().out
+    assert re.search(r'one image \(distinct_images=True\): 0\.0% \(the same segment: 0\.0%', out)

@@ -5,7 +5,9 @@ Prints, for a crop-sampling config and a data root: the drawable categories and 
 pairs centred on a thing category (categories are drawn uniformly); the distribution of the
 things' sqrt(box area); for every target scale s of the config, how often ResizeToSegmentScale's
 ratio s / sqrt(box area) is clamped by side_min (raised) or side_max / overall_max (lowered), and
-the sqrt(area) the segment actually gets; and the share of thing draws resized below 1.0. With
+the sqrt(area) the segment actually gets; the share of thing draws resized below 1.0; and the
+share of pairs whose two crops come from one image (the IBS partner then holds the very instances
+IBS pushes to empty: ``distinct_images`` in the config avoids it). With
 ``--compare-scale K`` the same is computed for the images and all sizes multiplied by K (e.g. the
 demo's quarter-resolution scenes at Cityscapes resolution with the released values: K=4).
 
@@ -66,10 +68,28 @@ def report_scales(sizes, shapes, scales, side_min, side_max, overall_max, title)
           f'{100 * np.mean(ratios < 1):.1f}%')
 
 
+def report_same_image(ds, drawn) -> None:
+    """Share of pairs drawn from one image, by the dataset's own draw (no image is loaded)."""
+    np.random.seed(0)  # the dataset draws with np.random
+    same = same_segment = 0
+    for i in drawn:
+        label = ds.labels[i]
+        first = ds._draw_crop_info(label, 1.0)['crop_sampling']
+        exclude = [first['data_idx']] if ds.distinct_images else ()
+        second = ds._draw_crop_info(label, 1.0, exclude=exclude)['crop_sampling']
+        same += first['data_idx'] == second['data_idx']
+        same_segment += (first['data_idx'] == second['data_idx']
+                         and first['segment_id'] == second['segment_id'])
+    expected = np.mean([1 / len(ds.images_per_label[label]) for label in ds.labels])
+    print(f'pairs with both crops from one image (distinct_images={ds.distinct_images}): '
+          f'{100 * same / len(drawn):.1f}% (the same segment: {100 * same_segment / len(drawn):.1f}'
+          f'%; independent draws give mean 1/images-per-category = {100 * expected:.1f}%)')
+
+
 def main(argv=None):
     args = parse_args(argv)
     from mmibs.registry import DATASETS
-    init_default_scope('mmibs')
+    init_default_scope('mmdet')
     cfg = Config.fromfile(args.config)
     dcfg = cfg.train_dataloader.dataset
     r = resize_cfg(cfg)
@@ -86,6 +106,7 @@ def main(argv=None):
           f'{[classes[label] for label in ds.labels]}')
     print(f'pairs centred on a thing category: {100 * share:.1f}% of {args.draws} draws '
           f'(expected {100 * things / len(ds.labels):.1f}%)')
+    report_same_image(ds, drawn)
     sizes, shapes = [], []
     for i in range(len(ds.dataset)):
         info = ds.dataset.get_data_info(i)
