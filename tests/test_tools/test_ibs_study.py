@@ -80,12 +80,16 @@ def test_overrides_reach_the_models_they_concern(tmp_path, monkeypatch, model):
     monkeypatch.setattr(ibs_study, 'run_tool', lambda cmd, log, threads=None: calls.append(cmd))
     monkeypatch.setattr(ibs_study, 'read_metrics', lambda test_dir: {'PQ': 1.0})
     ibs_study.train_and_test('mask2former', model, 3, 7, str(tmp_path / 'data') + '/',
-                             str(tmp_path), cropsamp_scales=[32, 64], threads=1, ibs_weight=5.0)
+                             str(tmp_path), cropsamp_scales=[32, 64], threads=1, ibs_weight=5.0,
+                             distinct_images=True, ibs_partner='random')
     train = ' '.join(calls[0])
     assert 'tools/train.py' in train and 'randomness.seed=3' in train
     assert 'train_cfg.max_iters=7' in train and 'param_scheduler.end=8' in train
     assert ('model.panoptic_head.loss_ibs.loss_weight=5.0' in train) == model.endswith('ibs')
     assert ('train_dataloader.dataset.scales=[32,64]' in train) == model.startswith('cropsamp')
+    assert ('model.panoptic_head.loss_ibs.partner=random' in train) == model.endswith('ibs')
+    assert ('train_dataloader.dataset.distinct_images=True' in train) == model.startswith(
+        'cropsamp')
     assert 'tools/test.py' in ' '.join(calls[1])
 
 

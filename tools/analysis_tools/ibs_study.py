@@ -94,10 +94,17 @@ def parse_args(argv=None):
     parser.add_argument('--cropsamp-scales', type=int, nargs='+', default=None,
                         help='target scales of the crop-sampling models (default: the configs\' '
                         '8 16 32 64 128, the released 32-512 / 4); use another --out')
+    parser.add_argument('--distinct-images', action='store_true',
+                        help='crop-sampling models draw the two crops of a pair from different '
+                        'images (CropSamplingDataset.distinct_images; default: the release\'s '
+                        'independent draws); use another --out')
     parser.add_argument('--ibs-weight', type=float, default=None,
                         help='loss_weight of the IBS loss of the IBS models (default: the configs\' '
                         'released values, Panoptic FCN 4 = segment 4 x IBS 1, Mask2Former 50); use '
                         'another --out')
+    parser.add_argument('--ibs-partner', choices=['pair', 'random'], default=None,
+                        help='partner image of the IBS models (default: the configs\', \'pair\' '
+                        'with crop sampling, \'random\' without); use another --out')
     parser.add_argument('--jobs', type=int, default=default_jobs(),
                         help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
                         '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores: two '
@@ -165,7 +172,8 @@ def run_dir(out: str, net: str, model: str, seed: int) -> str:
 
 
 def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
-                   cropsamp_scales=None, threads: int = None, ibs_weight: float = None) -> dict:
+                   cropsamp_scales=None, threads: int = None, ibs_weight: float = None,
+                   distinct_images: bool = False, ibs_partner: str = None) -> dict:
     """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')
@@ -186,8 +194,12 @@ def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, 
     if nested and cropsamp_scales:
         schedule.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
                         + ']')
+    if nested and distinct_images:
+        schedule.append('train_dataloader.dataset.distinct_images=True')
     if model.endswith('ibs') and ibs_weight is not None:
         schedule.append(f'model.panoptic_head.loss_ibs.loss_weight={ibs_weight}')
+    if model.endswith('ibs') and ibs_partner is not None:
+        schedule.append(f'model.panoptic_head.loss_ibs.partner={ibs_partner}')
     py = sys.executable
     run_tool([py, 'tools/train.py', config, '--work-dir', osp.join(wd, 'train'), '--cfg-options',
               *data, *schedule], osp.join(wd, 'train.log'), threads)
@@ -249,6 +261,8 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
         + ', '.join(f'{n} {i}' for n, i in iters.items())
         + (f'; crop-sampling scales {args.cropsamp_scales}' if args.cropsamp_scales else '')
         + (f'; IBS loss weight {args.ibs_weight:g}' if args.ibs_weight is not None else '')
+        + ('; crop pairs from distinct images' if args.distinct_images else '')
+        + (f'; IBS partner {args.ibs_partner}' if args.ibs_partner else '')
         + '. Cells: mean ± standard '
         'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
         'network and seed ± the half-width of its 95% t-interval.\n'
@@ -344,7 +358,8 @@ def main(argv=None):
         print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
               flush=True)
         result = train_and_test(net, model, seed, iters[net], data_root, out,
-                                args.cropsamp_scales, threads, args.ibs_weight)
+                                args.cropsamp_scales, threads, args.ibs_weight,
+                                args.distinct_images, args.ibs_partner)
         return tag, t_run, result
 
     # runs are independent processes; threads here only wait for them
@@ -376,6 +391,7 @@ def main(argv=None):
                        num_val=args.num_val, size=[args.height, args.width],
                        data_seed=args.data_seed,
                        cropsamp_scales=args.cropsamp_scales, ibs_weight=args.ibs_weight,
+                       distinct_images=args.distinct_images, ibs_partner=args.ibs_partner,
                        summary=summary,
                        runs=results), f, indent=1)
     plot(summary, osp.join(out, 'study.png'))
