@@ -1,6 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The end-to-end demo (`make demo`): what IBS does, on this machine, in 15-20 minutes on 2
-cores.
+"""The end-to-end demo (`make demo`): what IBS does, on this machine, in 10-30 minutes on 2
+cores (9.7 minutes on 2 idle cores of the machine timed in the README).
 
 1. write a synthetic dataset in the raw Cityscapes layout (touching same-class instances, stuff,
    crowd and void; tools/dataset_converters/make_synthetic.py),
