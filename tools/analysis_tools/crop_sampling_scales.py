@@ -75,11 +75,10 @@ def report_same_image(ds, drawn) -> None:
     for i in drawn:
         label = ds.labels[i]
         first = ds._draw_crop_info(label, 1.0)['crop_sampling']
-        exclude = [first['data_idx']] if ds.distinct_images else ()
-        second = ds._draw_crop_info(label, 1.0, exclude=exclude)['crop_sampling']
-        same += first['data_idx'] == second['data_idx']
-        same_segment += (first['data_idx'] == second['data_idx']
-                         and first['segment_id'] == second['segment_id'])
+        second = ds._draw_crop_info(label, 1.0, [first['data_idx']])['crop_sampling']
+        one_image = first['data_idx'] == second['data_idx']
+        same += one_image
+        same_segment += one_image and first['segment_id'] == second['segment_id']
     expected = np.mean([1 / len(ds.images_per_label[label]) for label in ds.labels])
     print(f'pairs with both crops from one image (distinct_images={ds.distinct_images}): '
           f'{100 * same / len(drawn):.1f}% (the same segment: {100 * same_segment / len(drawn):.1f}'
