@@ -9,13 +9,16 @@
 #   MMIBS_VENV        where the environment lives (default: <repo>/.venv)
 #   MMIBS_PYTHON      interpreter that creates it (default: python3.11, else python3)
 #   MMIBS_WHEELHOUSE  where the compiled mmcv wheel is kept (default: ~/.cache/mmibs/wheels); the
-#                     wheel is keyed by the torch version (and CUDA) it was compiled against, so a
-#                     changed torch never picks up an ABI-incompatible mmcv.
+#                     wheel is keyed by what it was compiled for (Python, torch build, CUDA version,
+#                     GPU architectures, mmibs' source patch: tools/mmcv_build.py key), so a changed
+#                     environment never picks up an ABI-incompatible mmcv.
+#   TORCH_CUDA_ARCH_LIST  GPU architectures of a CUDA build (default: those of the visible GPUs;
+#                     required where none is visible, e.g. '8.0;9.0')
 #   MAX_JOBS          parallel compile jobs for mmcv (default: number of cores)
 #
-# GPU users: install your CUDA build of torch into the environment first
-#   (python -m venv .venv && .venv/bin/pip install torch==<your version> --index-url <CUDA index>)
-# and run this script: it keeps any torch it finds and compiles mmcv's CUDA ops against it.
+# GPU users: install a CUDA build of torch into the environment first, and have nvcc of the same
+# CUDA version (CUDA_HOME); this script keeps any torch it finds and compiles mmcv's CUDA ops
+# against it with FORCE_CUDA=1. Line by line: docs/engine.md, "GPU set-up".
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,24 +70,47 @@ else
 fi
 
 # mmcv 2.1.0 is source-only on PyPI. Without --no-build-isolation its setup.py cannot see torch and
-# silently builds *without* ops, so it is compiled here, once per torch build, into the wheelhouse.
-torch_key="$("$vpy" -c 'import torch; print(torch.__version__.replace("+", "_"), torch.version.cuda or "cpu", sep="-")')"
-mmcv_dir="$wheelhouse/torch-$torch_key"
+# silently builds *without* ops, so it is compiled here, once per environment, into the wheelhouse.
+# tools/mmcv_build.py makes the decisions: the cache key (mmcv patch revision, Python tag, torch
+# build, CUDA version, GPU architectures), the arch list, the nvcc check and the source patch.
+build=("$vpy" "$repo/tools/mmcv_build.py")
+torch_cuda="$("$vpy" -c 'import torch; print(torch.version.cuda or "")')"
+if [[ -n "$torch_cuda" ]]; then
+  # A CUDA torch: compile the CUDA ops even where no GPU is visible (a cluster login node).
+  export FORCE_CUDA=1
+  TORCH_CUDA_ARCH_LIST="$("${build[@]}" arch-list)"
+  export TORCH_CUDA_ARCH_LIST
+  "${build[@]}" preflight
+fi
+mmcv_dir="$wheelhouse/$("${build[@]}" key)"
 if ! ls "$mmcv_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-  log "compiling mmcv 2.1.0 with ops against torch $torch_key (about 12 minutes on 2 cores)"
+  log "compiling mmcv 2.1.0 with ops (torch CUDA: ${torch_cuda:-none}, arch list:" \
+    "${TORCH_CUDA_ARCH_LIST:-CPU}) into $mmcv_dir (about 12 minutes on 2 cores for the CPU ops)"
   mkdir -p "$mmcv_dir"
   tmp="$(mktemp -d "$mmcv_dir/.build.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  "${pip[@]}" download -q --no-deps --no-build-isolation --no-binary :all: -d "$tmp" mmcv==2.1.0
+  tar -xzf "$tmp/mmcv-2.1.0.tar.gz" -C "$tmp"
+  "${build[@]}" patch "$tmp/mmcv-2.1.0"
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${pip[@]}" wheel --no-build-isolation --no-deps \
-    --no-cache-dir -w "$tmp" mmcv==2.1.0
-  mv "$tmp"/mmcv-2.1.0-*.whl "$mmcv_dir"/  # only complete wheels ever appear in the wheelhouse
-  rm -rf "$tmp"
+    --no-cache-dir -w "$tmp/dist" "$tmp/mmcv-2.1.0"
+  mmcv_whl="$(ls "$tmp"/dist/mmcv-2.1.0-*.whl | head -n 1)"
+else
+  mmcv_whl="$(ls "$mmcv_dir"/mmcv-2.1.0-*.whl | head -n 1)"
 fi
-mmcv_whl="$(ls "$mmcv_dir"/mmcv-2.1.0-*.whl | head -n 1)"
 
 log "OpenMMLab stack (mmcv from $mmcv_whl) and runtime requirements"
 "${uv[@]}" "$mmcv_whl" -r "$repo/requirements/build.txt" -r "$repo/requirements/mminstall.txt" \
-  -r "$repo/requirements/runtime.txt" -r "$repo/requirements/mim.txt" -r "$repo/requirements/tests.txt"
+  -r "$repo/requirements/runtime.txt" -r "$repo/requirements/optional.txt" \
+  -r "$repo/requirements/mim.txt" -r "$repo/requirements/tests.txt"
 "${uv[@]}" --no-deps -r "$repo/requirements/nodeps.txt"
+# A CPU-only mmcv under a CUDA torch (or no ops at all) is refused here, before it is cached.
+"${build[@]}" check
+if [[ "$mmcv_whl" == "${tmp:-/nonexistent}"/* ]]; then
+  mv "$mmcv_whl" "$mmcv_dir"/  # only complete, checked wheels enter the cache
+  rm -rf "$tmp"
+  trap - EXIT
+fi
 
 # Legacy develop install (egg-link whose location is the repo root): openmim 0.3.9 finds the
 # package root, and so tools/ and configs/, only through it (a PEP 660 editable install hides them).
