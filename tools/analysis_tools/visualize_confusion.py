@@ -43,9 +43,9 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmibs.registry import DATASETS
 from mmibs.visualization.confusion import (best_covering_segment, draw_instance_comparison,
                                            draw_panoptic)
-from mmibs.visualization.dataset_meta import (apply_dataset_meta, dataset_cfg_of,
-                                              dataset_meta_from_cfg, inference_pipeline,
-                                              num_thing_classes)
+from mmibs.visualization.inference import (apply_dataset_meta, dataset_cfg_of,
+                                           dataset_meta_from_cfg, inference_pipeline,
+                                           num_thing_classes)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
