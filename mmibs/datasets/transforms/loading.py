@@ -135,13 +135,8 @@ class LoadCheckedPanopticAnnotations(LoadPanopticAnnotations):
         # (mmdet's LoadAnnotations), with mmdet's arguments.
         self.rgb2id = panopticapi_rgb2id
         super(LoadPanopticAnnotations, self).__init__(
-            with_bbox=with_bbox,
-            with_label=with_label,
-            with_mask=with_mask,
-            with_seg=with_seg,
-            with_keypoints=False,
-            box_type=box_type,
-            imdecode_backend=imdecode_backend,
+            with_bbox=with_bbox, with_label=with_label, with_mask=with_mask, with_seg=with_seg,
+            with_keypoints=False, box_type=box_type, imdecode_backend=imdecode_backend,
             backend_args=backend_args)
 
     def _load_masks_and_semantic_segs(self, results: dict) -> None:
