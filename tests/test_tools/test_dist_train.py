@@ -5,8 +5,8 @@ Each network trains 2 iterations with 2 images per rank on the tiny COCO-panopti
 hook (written into ``tmp_path`` and loaded through the config's ``custom_imports``) saves every
 rank's weights, the images it saw and its losses. The ranks must end with identical weights while
 having seen different images (so identical weights come from DDP's gradient averaging, not from
-identical inputs), and every loss, IBS included, must be finite. The Panoptic FCN run also uses
-``partner_scope='global'`` (partners drawn across ranks). About 20-30 s per network on 2 cores.
+identical inputs), and every loss, IBS included, must be finite. About 20-30 s per network on 2
+cores.
 """
 import os
 import os.path as osp
@@ -63,7 +63,7 @@ def _config(tmp_path, data_root: str, network: str) -> str:
     loss_ibs=dict(type='IBSLoss', partner='pair', num_points=64, loss_weight=50.0)))"""
     else:
         model = tiny_panoptic_fcn_cfg(num_things_classes=2, num_stuff_classes=1, ibs=True)
-        model['panoptic_head']['loss_ibs'].update(partner='random', partner_scope='global')
+        model['panoptic_head']['loss_ibs'].update(partner='random')
         model = f'model = dict(_delete_=True, **{model!r})'
     cfg = tmp_path / f'dist_{network}.py'
     cfg.write_text(f"""

@@ -31,8 +31,8 @@ from mmengine.utils import ProgressBar, mkdir_or_exist
 import mmibs  # noqa: F401  (registers mmibs modules)
 from mmdet.apis import DetInferencer
 from mmdet.evaluation.functional import INSTANCE_OFFSET
-from mmibs.visualization.dataset_meta import (apply_dataset_meta, dataset_meta_from_cfg,
-                                              inference_pipeline, num_thing_classes)
+from mmibs.visualization.inference import (apply_dataset_meta, dataset_meta_from_cfg,
+                                           inference_pipeline, num_thing_classes)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 

@@ -41,11 +41,12 @@ import mmibs  # noqa: F401  (registers mmibs modules)
 from mmdet.apis import inference_detector, init_detector
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmibs.registry import DATASETS
+from mmibs.utils.panoptic_ids import rgb2id
 from mmibs.visualization.confusion import (best_covering_segment, draw_instance_comparison,
                                            draw_panoptic)
-from mmibs.visualization.dataset_meta import (apply_dataset_meta, dataset_cfg_of,
-                                              dataset_meta_from_cfg, inference_pipeline,
-                                              num_thing_classes)
+from mmibs.visualization.inference import (apply_dataset_meta, dataset_cfg_of,
+                                           dataset_meta_from_cfg, inference_pipeline,
+                                           num_thing_classes)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -147,7 +148,6 @@ def gt_panoptic_ids(seg_map_path: str, segments_info: Sequence[dict],
         tuple[np.ndarray, list[dict]]: (H, W) int64 id map; the non-crowd thing instances as dicts
         with ``id`` (in the returned map), ``label`` and ``area``.
     """
-    from panopticapi.utils import rgb2id
     png = mmcv.imread(seg_map_path, flag='color', channel_order='rgb')
     if png is None:
         raise SystemExit(f'error: cannot read the ground-truth PNG {seg_map_path}')

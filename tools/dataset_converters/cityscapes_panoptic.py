@@ -17,8 +17,8 @@ Output (OUT_DIR defaults to ROOT/annotations)::
 Example::
 
     python tools/dataset_converters/cityscapes_panoptic.py data/cityscapes
-    python tools/dataset_converters/crop_sampling_index.py \\
-        data/cityscapes/annotations/cityscapes_panoptic_train.json
+
+then ``crop_sampling_index.py`` on the train json writes the crop sampling index (docs/data.md).
 """
 import argparse
 import sys

@@ -9,7 +9,7 @@ state_dict, 'optimizer': ..., 'iteration': ...}``; detectron2 model-zoo files ar
 
 for :class:`mmibs.models.PanopticFCN` built from ``configs/panoptic_fcn/released/*.py``.
 
-Every release tensor is renamed by an explicit rule (module by module, :func:`release_to_mmibs`);
+Every release tensor is renamed by an explicit rule (``RULES``, :func:`release_to_mmibs`);
 a file with a tensor that no rule maps, or without the tensors that make a Panoptic FCN, is
 refused with the offending names. One tensor is also reordered: with STUFF.ALL_CLASSES
 (Cityscapes) the stuff-region output conv's row c is Cityscapes trainId c (stuff 0-10, things
@@ -17,8 +17,9 @@ refused with the offending names. One tensor is also reordered: with STUFF.ALL_C
 stuff = trainIds 0-10), so mmibs row r = release row ``CITYSCAPES_REGION_PERM[r]``. Center
 heatmap rows (thing classes) are in the same order on both sides; on Vistas (STUFF.WITH_THING:
 channel 0 = any thing, 1 + s = stuff s) no row moves, assuming the release's (unshipped)
-``categories_mapillary_2018.json`` lists the v1.2 categories in id order, as mmibs does. mmdet's ``BatchNorm2d`` has a ``num_batches_tracked`` buffer that detectron2's
-``FrozenBatchNorm2d`` lacks; it is written as 0 so that the state dict loads with ``strict=True``.
+``categories_mapillary_2018.json`` lists the v1.2 categories in id order, as mmibs does. mmdet's
+``BatchNorm2d`` has a ``num_batches_tracked`` buffer that detectron2's ``FrozenBatchNorm2d`` lacks;
+it is written as 0 so that the state dict loads with ``strict=True``.
 
 Usage::
 
@@ -33,7 +34,7 @@ import pickle
 import re
 import sys
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -59,17 +60,12 @@ SIGNATURE = ('backbone.bottom_up.stem.conv1.weight', 'semantic_fpn.p2.0.weight',
 REGION_KEYS = (f'{HEAD}.position_head.out_region.weight', f'{HEAD}.position_head.out_region.bias')
 
 
-def _resnet(key: str) -> Optional[str]:
-    """detectron2 ResNet (``backbone.bottom_up``) -> mmdet ``ResNet``."""
-    m = re.fullmatch(r'backbone\.bottom_up\.stem\.conv1\.(weight|norm\.\w+)', key)
-    if m:
-        leaf = m[1]
-        return f'backbone.bn1.{leaf[5:]}' if leaf.startswith('norm.') else 'backbone.conv1.weight'
-    m = re.fullmatch(
-        r'backbone\.bottom_up\.res([2-5])\.(\d+)\.(conv[123]|shortcut)(\.norm)?\.'
-        r'(weight|bias|running_mean|running_var)', key)
-    if not m:
-        return None
+_Rule = Tuple[str, Union[str, Callable[[re.Match], Optional[str]]]]
+_CONV_STACK_LEAF = r'(\d+)\.(weight|bias)'  # conv number (from 1) and tensor of a conv stack
+
+
+def _resnet_block(m: re.Match) -> str:
+    """detectron2 ``res{2..5}.{i}.{conv,shortcut}`` -> mmdet ``layer{1..4}.{i}``."""
     prefix = f'backbone.layer{int(m[1]) - 1}.{m[2]}'
     conv, norm, leaf = m[3], m[4], m[5]
     if conv == 'shortcut':
@@ -77,24 +73,14 @@ def _resnet(key: str) -> Optional[str]:
     return f'{prefix}.{"bn" if norm else "conv"}{conv[-1]}.{leaf}'
 
 
-def _fpn(key: str) -> Optional[str]:
-    """detectron2 FPN + ``LastLevelP6P7fromP5`` -> mmdet ``FPN`` (``fpn_convs`` 4, 5 = P6, P7)."""
-    m = re.fullmatch(r'backbone\.fpn_(lateral|output)([2-5])\.(weight|bias)', key)
-    if m:
-        kind = 'lateral_convs' if m[1] == 'lateral' else 'fpn_convs'
-        return f'neck.{kind}.{int(m[2]) - 2}.conv.{m[3]}'
-    m = re.fullmatch(r'backbone\.top_block\.p([67])\.(weight|bias)', key)
-    if m:
-        return f'neck.fpn_convs.{int(m[1]) - 2}.conv.{m[2]}'
-    return None
+def _fpn_conv(m: re.Match) -> str:
+    """Output conv of FPN level P{2..7} -> mmdet ``FPN.fpn_convs`` (4, 5 = P6, P7)."""
+    return f'neck.fpn_convs.{int(m[1]) - 2}.conv.{m[2]}'
 
 
-def _semantic_fpn(key: str) -> Optional[str]:
+def _semantic_fpn(m: re.Match) -> Optional[str]:
     """``semantic_fpn.p{2-5}.{j}`` ([conv+GN+ReLU, Upsample] blocks; block k at j = 2k, or j = k
     at p2 which has no upsampling) -> ``ConvUpsample`` ``scale_heads.{i}.conv.{k}``."""
-    m = re.fullmatch(r'semantic_fpn\.p([2-5])\.(\d+)\.(weight|bias|norm\.weight|norm\.bias)', key)
-    if not m:
-        return None
     level, j, leaf = int(m[1]), int(m[2]), m[3]
     if level > 2 and j % 2:
         return None  # an Upsample has no tensors
@@ -103,46 +89,53 @@ def _semantic_fpn(key: str) -> Optional[str]:
     return f'{base}.gn.{leaf[5:]}' if leaf.startswith('norm.') else f'{base}.conv.{leaf}'
 
 
-def _heads(key: str) -> Optional[str]:
-    """Feature encoder, kernel head, position head (DCNv2) and the two kernel generators."""
-    m = re.fullmatch(r'feature_encoder\.encode_head\.encode_head_head_(\d+)\.(weight|bias)', key)
-    if m:
-        return f'{HEAD}.feature_encoder.encoder.layers.{int(m[1]) - 1}.conv.{m[2]}'
-    m = re.fullmatch(r'kernel_head\.kernel_head\.kernel_head_head_(\d+)\.(weight|bias|norm\.weight|'
-                     r'norm\.bias)', key)
-    if m:
-        base = f'{HEAD}.kernel_head.convs.layers.{int(m[1]) - 1}'
-        leaf = m[2]
-        return f'{base}.gn.{leaf[5:]}' if leaf.startswith('norm.') else f'{base}.conv.{leaf}'
-    m = re.fullmatch(r'kernel_head\.out_conv\.(weight|bias)', key)
-    if m:
-        return f'{HEAD}.kernel_head.out_conv.{m[1]}'
-    m = re.fullmatch(r'position_head\.position_head\.position_head_head_(\d+)\.'
-                     r'(offset_mask_conv\.weight|offset_mask_conv\.bias|dcnv2\.weight|dcnv2\.bias|'
-                     r'dcnv2\.norm\.weight|dcnv2\.norm\.bias)', key)
-    if m:
-        base = f'{HEAD}.position_head.convs.layers.{int(m[1]) - 1}'
-        leaf = m[2]
-        if leaf.startswith('offset_mask_conv.'):
-            return f'{base}.conv.conv_offset.{leaf.rsplit(".", 1)[1]}'
-        if leaf.startswith('dcnv2.norm.'):
-            return f'{base}.gn.{leaf.rsplit(".", 1)[1]}'
-        return f'{base}.conv.{leaf.rsplit(".", 1)[1]}'
-    m = re.fullmatch(r'position_head\.out_(inst|sem)\.(weight|bias)', key)
-    if m:
-        return f'{HEAD}.position_head.{"out_center" if m[1] == "inst" else "out_region"}.{m[2]}'
-    m = re.fullmatch(r'(thing|stuff)_generator\.embed_extractor\.(weight|bias)', key)
-    if m:
-        return f'{HEAD}.{m[1]}_embed.{m[2]}'
-    return None
+def _stack_layer(stack: str, part: str) -> Callable[[re.Match], str]:
+    """Rule target for conv ``m[1]`` (numbered from 1) of an mmibs ``ConvNormReLUStack``."""
+    return lambda m: f'{HEAD}.{stack}.layers.{int(m[1]) - 1}.{part}.{m[2]}'
+
+
+_POSITION_CONV = r'position_head\.position_head\.position_head_head_'
+_KERNEL_CONV = r'kernel_head\.kernel_head\.kernel_head_head_'
+
+#: Release name -> mmibs name; every rule is a full match, so an unknown tensor stays unmapped.
+RULES: List[_Rule] = [
+    # backbone: detectron2 ResNet -> mmdet ResNet
+    (r'backbone\.bottom_up\.stem\.conv1\.weight', 'backbone.conv1.weight'),
+    (r'backbone\.bottom_up\.stem\.conv1\.norm\.(\w+)', r'backbone.bn1.\1'),
+    (r'backbone\.bottom_up\.res([2-5])\.(\d+)\.(conv[123]|shortcut)(\.norm)?\.'
+     r'(weight|bias|running_mean|running_var)', _resnet_block),
+    # neck: detectron2 FPN + LastLevelP6P7fromP5 -> mmdet FPN
+    (r'backbone\.fpn_lateral([2-5])\.(weight|bias)',
+     lambda m: f'neck.lateral_convs.{int(m[1]) - 2}.conv.{m[2]}'),
+    (r'backbone\.fpn_output([2-5])\.(weight|bias)', _fpn_conv),
+    (r'backbone\.top_block\.p([67])\.(weight|bias)', _fpn_conv),
+    # feature encoder: semantic FPN and encode head
+    (r'semantic_fpn\.p([2-5])\.(\d+)\.(weight|bias|norm\.weight|norm\.bias)', _semantic_fpn),
+    (r'feature_encoder\.encode_head\.encode_head_head_' + _CONV_STACK_LEAF,
+     _stack_layer('feature_encoder.encoder', 'conv')),
+    # kernel head
+    (_KERNEL_CONV + _CONV_STACK_LEAF, _stack_layer('kernel_head.convs', 'conv')),
+    (_KERNEL_CONV + r'(\d+)\.norm\.(weight|bias)', _stack_layer('kernel_head.convs', 'gn')),
+    (r'kernel_head\.out_conv\.(weight|bias)', HEAD + r'.kernel_head.out_conv.\1'),
+    # position head (DCNv2: offset-mask conv, deformable conv, its norm)
+    (_POSITION_CONV + r'(\d+)\.offset_mask_conv\.(weight|bias)',
+     _stack_layer('position_head.convs', 'conv.conv_offset')),
+    (_POSITION_CONV + r'(\d+)\.dcnv2\.(weight|bias)', _stack_layer('position_head.convs', 'conv')),
+    (_POSITION_CONV + r'(\d+)\.dcnv2\.norm\.(weight|bias)',
+     _stack_layer('position_head.convs', 'gn')),
+    (r'position_head\.out_inst\.(weight|bias)', HEAD + r'.position_head.out_center.\1'),
+    (r'position_head\.out_sem\.(weight|bias)', HEAD + r'.position_head.out_region.\1'),
+    # kernel generators
+    (r'(thing|stuff)_generator\.embed_extractor\.(weight|bias)', HEAD + r'.\1_embed.\2'),
+]
 
 
 def release_to_mmibs(key: str) -> Optional[str]:
     """The mmibs state-dict name of a release tensor, or None when no rule applies."""
-    for rule in (_resnet, _fpn, _semantic_fpn, _heads):
-        out = rule(key)
-        if out is not None:
-            return out
+    for pattern, repl in RULES:
+        match = re.fullmatch(pattern, key)
+        if match:
+            return repl(match) if callable(repl) else match.expand(repl)
     return None
 
 

@@ -54,29 +54,10 @@ class ResizeToSegmentScale(BaseTransform):
     ``stuff_resize`` runs. The ratio actually used is written back as
     ``crop_sampling['resize_ratio']`` (w, h), e.g. for tests and logging.
 
-    Required Keys:
-
-    - img
-    - crop_sampling (dict)
-    - gt_bboxes (BaseBoxes[torch.float32]) (optional)
-    - gt_masks (BitmapMasks | PolygonMasks) (optional)
-    - gt_seg_map (np.uint8) (optional)
-
-    Modified Keys:
-
-    - img
-    - img_shape
-    - gt_bboxes
-    - gt_masks
-    - gt_seg_map
-    - crop_sampling (adds ``resize_ratio``)
-
-    Added Keys:
-
-    - scale
-    - scale_factor
-    - keep_ratio
-    - homography_matrix
+    Required, modified and added keys: those of mmdet's ``Resize`` (``img`` and the optional
+    ``gt_bboxes``, ``gt_masks``, ``gt_seg_map`` resized; ``scale``, ``scale_factor``,
+    ``keep_ratio``, ``homography_matrix`` added), plus ``crop_sampling`` (dict, required; gets
+    ``resize_ratio``).
 
     Args:
         side_min (float): Minimum short side after a thing resize. Cityscapes 512, Vistas 1024.

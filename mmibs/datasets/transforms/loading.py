@@ -14,7 +14,13 @@ datasets (:class:`~mmibs.datasets.ThingsFirstPanopticDataset` and subclasses, wh
 
 Data infos of other datasets (mmdet's own ``CocoPanopticDataset``) are loaded exactly as mmdet
 loads them. mmdet's ``LoadPanopticAnnotations`` itself is not modified.
+
+panopticapi is not needed: mmdet's ``LoadPanopticAnnotations.__init__`` imports it only for its
+``rgb2id``; :class:`LoadCheckedPanopticAnnotations` decodes with mmibs' own
+:func:`~mmibs.utils.panoptic_ids.rgb2id` instead (the same ids, in panopticapi's int32 dtype).
 """
+from typing import Optional
+
 import mmcv
 import numpy as np
 from mmdet.datasets.transforms import LoadPanopticAnnotations
@@ -22,6 +28,7 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.fileio import get
 
 from mmibs.registry import TRANSFORMS
+from mmibs.utils.panoptic_ids import rgb2id
 
 #: Data info key written by ThingsFirstPanopticDataset: ids of every json segment of the image.
 JSON_SEGMENT_IDS = 'json_segment_ids'
@@ -61,6 +68,18 @@ def check_panoptic_png(pan_png: np.ndarray, results: dict) -> None:
             'belong together')
 
 
+def panopticapi_rgb2id(rgb: np.ndarray) -> np.ndarray:
+    """panopticapi's ``rgb2id`` on a uint8 (H, W, 3) map without panopticapi: the same int32 ids.
+
+    Args:
+        rgb (np.ndarray): uint8 colours in RGB order, shape (H, W, 3).
+
+    Returns:
+        np.ndarray: int32 ids ``R + 256 G + 256**2 B``, shape (H, W).
+    """
+    return rgb2id(rgb).astype(np.int32)  # ids < 2**24: exact in int32
+
+
 @TRANSFORMS.register_module()
 class LoadCheckedPanopticAnnotations(LoadPanopticAnnotations):
     """mmdet's ``LoadPanopticAnnotations`` plus :func:`check_panoptic_png` (see the module
@@ -94,9 +113,31 @@ class LoadCheckedPanopticAnnotations(LoadPanopticAnnotations):
     - gt_ignore_flags (bool)
 
     Args:
-        **kwargs: Those of mmdet's ``LoadPanopticAnnotations`` (``with_bbox``, ``with_label``,
-            ``with_mask``, ``with_seg``, ``box_type``, ``imdecode_backend``, ``backend_args``).
+        with_bbox (bool): Load the boxes. Defaults to True.
+        with_label (bool): Load the box labels. Defaults to True.
+        with_mask (bool): Load the thing masks. Defaults to True.
+        with_seg (bool): Load the semantic map. Defaults to True.
+        box_type (str): Box type of ``gt_bboxes``. Defaults to 'hbox'.
+        imdecode_backend (str): Image decoding backend. Defaults to 'cv2'.
+        backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
     """
+
+    def __init__(self,
+                 with_bbox: bool = True,
+                 with_label: bool = True,
+                 with_mask: bool = True,
+                 with_seg: bool = True,
+                 box_type: str = 'hbox',
+                 imdecode_backend: str = 'cv2',
+                 backend_args: Optional[dict] = None) -> None:
+        # What mmdet's LoadPanopticAnnotations.__init__ does, without its panopticapi import:
+        # set the id decoder, then run the next __init__ after LoadPanopticAnnotations' own
+        # (mmdet's LoadAnnotations), with mmdet's arguments.
+        self.rgb2id = panopticapi_rgb2id
+        super(LoadPanopticAnnotations, self).__init__(
+            with_bbox=with_bbox, with_label=with_label, with_mask=with_mask, with_seg=with_seg,
+            with_keypoints=False, box_type=box_type, imdecode_backend=imdecode_backend,
+            backend_args=backend_args)
 
     def _load_masks_and_semantic_segs(self, results: dict) -> None:
         """mmdet's loading of masks and semantic map, with the PNG checked in between.
@@ -115,7 +156,7 @@ class LoadCheckedPanopticAnnotations(LoadPanopticAnnotations):
             return
         img_bytes = get(results['seg_map_path'], backend_args=self.backend_args)
         pan_png = mmcv.imfrombytes(img_bytes, flag='color', channel_order='rgb').squeeze()
-        pan_png = self.rgb2id(pan_png)  # mmdet's (panopticapi's) decoding, same id dtype
+        pan_png = self.rgb2id(pan_png)  # ids and dtype of mmdet's (panopticapi's) decoding
         check_panoptic_png(pan_png, results)
 
         gt_masks = []

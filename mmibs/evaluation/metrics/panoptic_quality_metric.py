@@ -26,7 +26,7 @@ from mmengine.logging import MMLogger, print_log
 from mmibs.registry import METRICS
 from ..functional import (MATCHING_MODES, PANOPTIC_KEYS, IdRuns, PanopticStats, id2rgb,
                           panoptic_result_tables, panoptic_stats_single, png_decoder_available,
-                          read_panoptic_runs, summarize_panoptic_stats)
+                          read_panoptic_runs, semantic_iou, summarize_panoptic_stats)
 
 
 @METRICS.register_module()
@@ -34,9 +34,9 @@ class PanopticQualityMetric(BaseMetric):
     """PQ, SQ, RQ (all / things / stuff), Acc_th, Prec_th and mIoU of panoptic predictions.
 
     Acc_th / Prec_th are the thing pixel accuracy and precision defined in ``docs/metrics.md``
-    (:mod:`mmibs.evaluation.functional.thing_pixel_stats`); mIoU is mmseg's ``IoUMetric`` on the
-    semantic part (crowd counts as its class, VOID is ignored). PQ equals panopticapi's and
-    cityscapesscripts' evaluators.
+    (:mod:`mmibs.evaluation.functional.thing_pixel_stats`); mIoU is the mean IoU of the semantic
+    part over the dataset classes (crowd counts as its class, VOID is ignored), the same numbers
+    as mmseg's ``IoUMetric``. PQ equals panopticapi's and cityscapesscripts' evaluators.
 
     Each data sample needs ``pred_panoptic_seg['sem_seg']`` (1, H, W) with values
     ``label + inst_id * INSTANCE_OFFSET`` (label: index in ``dataset_meta['classes']``, mapped to
@@ -59,7 +59,7 @@ class PanopticQualityMetric(BaseMetric):
             ``evaluatePanoptic`` read. Defaults to None.
         format_only (bool): Only write the results (e.g. for a test server); ``ann_file`` then
             only needs ``categories``. Defaults to False.
-        with_miou (bool): Add mIoU (needs mmsegmentation). Defaults to True.
+        with_miou (bool): Add mIoU. Defaults to True.
         nproc (int): Threads that compute the images of one batch (the PNG decoding and numpy work
             release the GIL). Defaults to 1.
         gt_cache_bytes (int): Bytes of decoded ground truth kept for later evaluations, as
@@ -134,14 +134,6 @@ class PanopticQualityMetric(BaseMetric):
         self._gt_anns = None
         if self._gt_json is not None and not format_only:
             self._gt_anns = {ann['image_id']: ann for ann in self._gt_json['annotations']}
-        self._total_area_to_metrics = None
-        if with_miou:
-            try:
-                from mmseg.evaluation.metrics import IoUMetric
-            except ImportError as error:
-                raise ImportError('PanopticQualityMetric(with_miou=True) needs mmsegmentation '
-                                  f'(pip install mmsegmentation): {error}') from error
-            self._total_area_to_metrics = IoUMetric.total_area_to_metrics
         self._label_table = None  # (classes, (categories, label2cat)) of the last dataset_meta
 
     # --- label bookkeeping -------------------------------------------------------------------
@@ -328,18 +320,15 @@ class PanopticQualityMetric(BaseMetric):
 
     # --- dataset level -------------------------------------------------------------------------
     def _miou(self, stats: PanopticStats) -> float:
-        """mmseg's mIoU over the dataset classes, from the summed semantic areas."""
+        """Mean IoU over the dataset classes (in label order), from the summed semantic areas.
+
+        As mmseg's ``IoUMetric``: a class whose union is empty is left out of the mean (NaN IoU);
+        json categories that are not dataset classes do not count.
+        """
         _, label2cat = self._labels()
         order = {int(cat_id): k for k, cat_id in enumerate(stats.cat_ids)}
         index = np.array([order[int(cat_id)] for cat_id in label2cat])  # label -> stats column
-        areas = [
-            torch.from_numpy(getattr(stats, f)[index].astype(np.float64))
-            for f in ('sem_intersect', 'sem_pred', 'sem_label')
-        ]
-        intersect, pred, label = areas
-        metrics = self._total_area_to_metrics(
-            intersect, pred + label - intersect, pred, label, metrics=['mIoU'])
-        return 100 * float(np.nanmean(metrics['IoU']))
+        return 100 * float(np.nanmean(semantic_iou(stats)[index]))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Write the result files if asked, sum the statistics and average them.

@@ -9,9 +9,7 @@ target (``docs/method.md``). The pieces live in their own modules:
 - partner choice: :mod:`~mmibs.models.losses.ibs_partner_choice`;
 - the focal-to-zero term and its memory-saving dense mean:
   :mod:`~mmibs.models.losses.focal_to_zero`;
-- its mean over uncertainty-sampled points: :mod:`~mmibs.models.losses.focal_to_zero_points`;
-- the gather of mask features across ranks (``partner_scope='global'``):
-  :mod:`~mmibs.models.losses.ibs_dist`.
+- its mean over uncertainty-sampled points: :mod:`~mmibs.models.losses.focal_to_zero_points`.
 
 Shape shorthand: B images, N_i embeddings of image i, C channels, H x W mask-feature size
 (stride 4 of the input), P sampled points.
@@ -24,8 +22,7 @@ from torch import Tensor, nn
 from mmibs.registry import MODELS
 from .focal_to_zero import dense_focal_to_zero_mean
 from .focal_to_zero_points import point_sampled_focal_to_zero_mean
-from .ibs_dist import dist_world, global_ibs_inputs
-from .ibs_partner_choice import PARTNER_MODES, PARTNER_SCOPES, check_partners, ibs_partners
+from .ibs_partner_choice import PARTNER_MODES, check_partners, ibs_partners
 
 
 def _check_inputs(embeddings: Sequence[Tensor], mask_features: Tensor,
@@ -52,7 +49,7 @@ def _check_inputs(embeddings: Sequence[Tensor], mask_features: Tensor,
                 raise ValueError(f'IBSLoss: weights[{i}] must have shape ({emb.shape[0]}, ), got '
                                  f'{tuple(w.shape)}')
     if partners is not None:
-        check_partners(partners, range(batch_size), batch_size)
+        check_partners(partners, batch_size)
 
 
 def ibs_loss(embeddings: Sequence[Tensor],
@@ -99,42 +96,11 @@ def ibs_loss(embeddings: Sequence[Tensor],
         Tensor: Scalar float32 loss.
     """
     _check_inputs(embeddings, mask_features, weights, partners)
-    # One unbind instead of mask_features[j] per use: the backward of every select allocates
-    # and fills a zero tensor of the whole (B, C, H, W) batch, a fifth of the loss's CPU time.
-    # (ibs_loss_on_images computes in float32 with autocast off.)
-    image_features = mask_features.float().unbind(0)
-    return ibs_loss_on_images(embeddings, image_features, partners, weights, avg_factor, num_points,
-                              oversample_ratio, importance_sample_ratio, alpha, gamma,
-                              max_chunk_elements)
-
-
-def ibs_loss_on_images(embeddings: Sequence[Tensor],
-                       image_features: Sequence[Tensor],
-                       partners: Sequence[Sequence[int]],
-                       weights: Optional[Sequence[Tensor]] = None,
-                       avg_factor: Optional[Union[float, Tensor]] = None,
-                       num_points: Optional[int] = None,
-                       oversample_ratio: float = 3.0,
-                       importance_sample_ratio: float = 0.75,
-                       alpha: float = 0.25,
-                       gamma: float = 2.0,
-                       max_chunk_elements: int = 2**24) -> Tensor:
-    """:func:`ibs_loss` on a list of per-image mask features, which may differ in H x W.
-
-    The partner features of different ranks (``partner_scope='global'``,
-    :mod:`~mmibs.models.losses.ibs_dist`) come as such a list. Inputs are not checked
-    here; see :func:`ibs_loss` for the arguments.
-
-    Args:
-        image_features (Sequence[Tensor]): B tensors of shape (C, H_j, W_j).
-
-    Returns:
-        Tensor: Scalar float32 loss.
-    """
     num_embeddings = sum(int(emb.shape[0]) for emb in embeddings)
-    device_type = image_features[0].device.type
-    with torch.autocast(device_type=device_type, enabled=False):
-        image_features = [f.float() for f in image_features]
+    with torch.autocast(device_type=mask_features.device.type, enabled=False):
+        # One unbind instead of mask_features[j] per use: the backward of every select allocates
+        # and fills a zero tensor of the whole (B, C, H, W) batch, a fifth of the loss's CPU time.
+        image_features = mask_features.float().unbind(0)
         total = None
         for i, emb in enumerate(embeddings):
             if emb.shape[0] == 0 or len(partners[i]) == 0:
@@ -192,13 +158,6 @@ class IBSLoss(nn.Module):
         max_chunk_elements (int): Most logits (embeddings x pixels) computed at once; larger
             products are processed in blocks of embeddings. Defaults to 2**24.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
-        partner_scope (str): ``'process'``: partners are images of this process's batch (the
-            paper); ``'global'``: partners are drawn from the images of every rank of the
-            process group, whose mask features are gathered (an mmibs extension for 1-2 images
-            per GPU; see :mod:`~mmibs.models.losses.ibs_dist`). Without an initialised
-            process group both are the same. Defaults to 'process'.
-        gather_grad (bool): With ``partner_scope='global'``: let gradients flow back to the
-            remote ranks' mask features (True) or gather them detached (False). Defaults to True.
     """
 
     def __init__(self,
@@ -209,13 +168,8 @@ class IBSLoss(nn.Module):
                  alpha: float = 0.25,
                  gamma: float = 2.0,
                  max_chunk_elements: int = 2**24,
-                 loss_weight: float = 1.0,
-                 partner_scope: str = 'process',
-                 gather_grad: bool = True) -> None:
+                 loss_weight: float = 1.0) -> None:
         super().__init__()
-        if partner_scope not in PARTNER_SCOPES:
-            raise ValueError(f'IBSLoss: partner_scope must be one of {PARTNER_SCOPES}, got '
-                             f'{partner_scope!r}')
         if partner not in PARTNER_MODES:
             raise ValueError(f'IBSLoss: partner must be one of {PARTNER_MODES}, got {partner!r}')
         if num_points is not None and (not isinstance(num_points, int) or num_points < 1):
@@ -236,8 +190,6 @@ class IBSLoss(nn.Module):
         self.gamma = gamma
         self.max_chunk_elements = int(max_chunk_elements)
         self.loss_weight = loss_weight
-        self.partner_scope = partner_scope
-        self.gather_grad = bool(gather_grad)
 
     def forward(self,
                 embeddings: Sequence[Tensor],
@@ -254,15 +206,11 @@ class IBSLoss(nn.Module):
                 Defaults to None (all 1).
             avg_factor (float | Tensor, optional): Normaliser. Defaults to None (sum_i N_i).
             partners (Sequence[Sequence[int]], optional): Explicit partner lists overriding
-                ``partner``; with ``partner_scope='global'`` in a process group, one list of
-                *global* image indices (``rank offset + i``) per local image. Defaults to None.
+                ``partner``. Defaults to None.
 
         Returns:
             Tensor: Scalar float32 loss.
         """
-        if self.partner_scope == 'global' and dist_world()[1] > 1:
-            return self.loss_weight * self._global_loss(embeddings, mask_features, weights,
-                                                        avg_factor, partners)
         if partners is None:
             partners = ibs_partners(mask_features.shape[0], self.partner, mask_features.device)
         return self.loss_weight * ibs_loss(
@@ -278,27 +226,9 @@ class IBSLoss(nn.Module):
             gamma=self.gamma,
             max_chunk_elements=self.max_chunk_elements)
 
-    def _global_loss(self, embeddings, mask_features, weights, avg_factor, partners) -> Tensor:
-        """This rank's IBS loss with partners from the global batch, before ``loss_weight``;
-        arguments as in :meth:`forward`."""
-        _check_inputs(embeddings, mask_features, weights, None)
-        if avg_factor is None:
-            # per-process normaliser, as the released per-process loss
-            # (docs/release_differences.md)
-            avg_factor = sum(int(emb.shape[0]) for emb in embeddings)
-        with torch.autocast(device_type=mask_features.device.type, enabled=False):
-            all_emb, features, all_weights, all_partners, anchor = global_ibs_inputs(
-                embeddings, mask_features, weights, partners, self.partner, self.gather_grad)
-            loss = ibs_loss_on_images(all_emb, features, all_partners, all_weights, avg_factor,
-                                      self.num_points, self.oversample_ratio,
-                                      self.importance_sample_ratio, self.alpha, self.gamma,
-                                      self.max_chunk_elements)
-            return loss + anchor
-
     def extra_repr(self) -> str:
         return (f'partner={self.partner!r}, num_points={self.num_points}, '
                 f'oversample_ratio={self.oversample_ratio}, '
                 f'importance_sample_ratio={self.importance_sample_ratio}, alpha={self.alpha}, '
                 f'gamma={self.gamma}, max_chunk_elements={self.max_chunk_elements}, '
-                f'loss_weight={self.loss_weight}, partner_scope={self.partner_scope!r}, '
-                f'gather_grad={self.gather_grad}')
+                f'loss_weight={self.loss_weight}')

@@ -247,13 +247,13 @@ class PanopticFCNFusionHead(BaseModule):
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if tie_break not in TIE_BREAKS:
-            raise ValueError(f'PanopticFCNFusionHead: tie_break must be one of {TIE_BREAKS}, '
-                             f'got {tie_break!r}')
         self.num_things_classes = num_things_classes
         self.num_stuff_classes = num_stuff_classes
         self.num_classes = num_things_classes + num_stuff_classes
         self.stuff_mode = stuff_mode
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f'PanopticFCNFusionHead: tie_break must be one of {TIE_BREAKS}, '
+                             f'got {tie_break!r}')
         self.tie_break = tie_break
         self.common_stride = common_stride
         self.register_buffer(

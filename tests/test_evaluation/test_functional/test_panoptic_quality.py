@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as cs_eval
-from mmseg.evaluation.metrics import IoUMetric
 from panopticapi import evaluation as pa_eval
 from panopticapi import utils as pa_utils
 from PIL import Image
@@ -229,6 +228,8 @@ def test_invalid_predictions_are_named():
 
 
 def test_semantic_areas_equal_mmseg(tmp_path):
+    from mmseg.evaluation.metrics import IoUMetric  # a test-only dependency
+
     paths = write_panoptic_pairs(str(tmp_path), num_images=2, height=48, width=96, seed=3)
     with open(paths['gt_json']) as f:
         gt = json.load(f)

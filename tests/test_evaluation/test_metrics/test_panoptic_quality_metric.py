@@ -1,20 +1,24 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""PanopticQualityMetric against the offline evaluation, the official evaluators and mmseg."""
+"""PanopticQualityMetric against the offline evaluation, the official evaluators and mmseg.
+
+mmsegmentation is a test-only dependency: it is imported inside the tests that compare with it.
+"""
 import contextlib
 import io
 import json
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
 import torch
 from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as cs_eval
 from mmdet.evaluation.functional import INSTANCE_OFFSET
-from mmseg.evaluation.metrics import IoUMetric
 from panopticapi import evaluation as pa_eval
 
 from mmibs.evaluation import evaluate_panoptic
-from mmibs.evaluation.functional import PANOPTIC_KEYS, read_panoptic_png, read_panoptic_runs
+from mmibs.evaluation.functional import (PANOPTIC_KEYS, PanopticStats, read_panoptic_png,
+                                         read_panoptic_runs, semantic_iou)
 from mmibs.registry import METRICS
 from mmibs.testing import CITYSCAPES_CATEGORIES, write_panoptic_pairs
 
@@ -180,6 +184,8 @@ def test_ground_truth_from_data_samples(pairs):
 
 
 def test_miou_equals_mmseg_iou_metric(pairs):
+    from mmseg.evaluation.metrics import IoUMetric
+
     samples = mmdet_samples(pairs, with_gt=True)
     results = run_metric(samples, ann_file=pairs['gt_json'], seg_prefix=pairs['gt_folder'])
     iou_metric = IoUMetric(ignore_index=255)
@@ -198,6 +204,74 @@ def test_miou_equals_mmseg_iou_metric(pairs):
     with contextlib.redirect_stdout(io.StringIO()):
         reference = iou_metric.compute_metrics(iou_metric.results)
     assert round(results['mIoU'], 2) == pytest.approx(reference['mIoU'], abs=1e-9)
+
+
+def _mmseg_miou_of_areas(metric, stats):
+    """mIoU as PanopticQualityMetric computed it with mmseg's ``IoUMetric.total_area_to_metrics``
+    on the summed semantic areas of the dataset classes."""
+    from mmseg.evaluation.metrics import IoUMetric
+
+    _, label2cat = metric._labels()
+    column = {int(cat_id): k for k, cat_id in enumerate(stats.cat_ids)}
+    index = np.array([column[int(cat_id)] for cat_id in label2cat])
+    intersect, pred, label = (
+        torch.from_numpy(getattr(stats, f)[index].astype(np.float64))
+        for f in ('sem_intersect', 'sem_pred', 'sem_label'))
+    metrics = IoUMetric.total_area_to_metrics(
+        intersect, pred + label - intersect, pred, label, metrics=['mIoU'])
+    return 100 * float(np.nanmean(metrics['IoU']))
+
+
+@pytest.mark.parametrize('drop_class', [None, 'truck'])
+def test_miou_is_mmseg_total_area_to_metrics_exactly(pairs, monkeypatch, drop_class):
+    """The same float as mmseg on the same areas, also with a json category that is no dataset
+    class (it must not count); computed without mmsegmentation importable."""
+    classes = [c for c in CLASSES if c != drop_class]
+    meta = dict(META, classes=tuple(classes))
+    samples = mmdet_samples(pairs, classes=CLASSES)
+    if drop_class is not None:  # the dropped class's pixels become VOID (label len(classes))
+        dropped = CLASSES.index(drop_class)
+        for sample in samples:
+            pan = sample['pred_panoptic_seg']['sem_seg'].clone()
+            labels, inst = pan % INSTANCE_OFFSET, pan // INSTANCE_OFFSET
+            labels = torch.where(labels == dropped, len(CLASSES), labels)
+            labels = labels - (labels > dropped).long()
+            pan = torch.where(labels == len(classes), torch.full_like(pan, len(classes)),
+                              labels + inst * INSTANCE_OFFSET)
+            sample['pred_panoptic_seg'] = dict(sem_seg=pan)
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, 'mmseg', None)  # `import mmseg` raises ImportError
+        with pytest.raises(ImportError):
+            import mmseg  # noqa: F401
+        metric = METRICS.build(
+            dict(
+                type='PanopticQualityMetric',
+                ann_file=pairs['gt_json'],
+                seg_prefix=pairs['gt_folder']))
+        metric.dataset_meta = meta
+        metric.process({}, samples)
+        results = metric.compute_metrics(metric.results)
+    categories, _ = metric._labels()
+    total = PanopticStats(categories)
+    for result in metric.results:
+        total += result['stats']
+    assert (total.sem_intersect > 0).sum() > 5
+    assert results['mIoU'] == _mmseg_miou_of_areas(metric, total)
+    assert 0 < results['mIoU'] < 100
+    if drop_class is not None:  # the mean over every json category would differ
+        assert results['mIoU'] != 100 * np.nanmean(semantic_iou(total))
+
+
+def test_miou_leaves_out_classes_that_never_occur_as_mmseg():
+    """A class with an empty union has NaN IoU in mmseg and is left out of the mean."""
+    metric = METRICS.build(dict(type='PanopticQualityMetric'))
+    metric.dataset_meta = dict(classes=('car', 'bus', 'road', 'sky'), thing_classes=('car', 'bus'))
+    stats = PanopticStats(metric._labels()[0])
+    stats.sem_intersect[:] = [3, 0, 10, 0]
+    stats.sem_pred[:] = [4, 0, 17, 2]
+    stats.sem_label[:] = [7, 0, 11, 0]  # bus never occurs, sky only as a false prediction
+    assert metric._miou(stats) == _mmseg_miou_of_areas(metric, stats)
+    assert metric._miou(stats) == pytest.approx(100 * (3 / 8 + 10 / 18 + 0) / 3)
 
 
 def test_without_miou(pairs):

@@ -41,7 +41,7 @@ def _sibling_imports(module: str) -> set:
 
 
 def test_expected_modules_and_public_names():
-    assert {'focal_to_zero', 'focal_to_zero_points', 'ibs_dist', 'ibs_loss',
+    assert {'focal_to_zero', 'focal_to_zero_points', 'ibs_loss',
             'ibs_partner_choice'} <= set(MODULES)
     from mmibs.models.losses import IBSLoss, focal_loss_to_zero, ibs_loss, ibs_partners
     assert IBSLoss.__module__ == f'{PACKAGE}.ibs_loss'

@@ -1,6 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The dataset side of a config for the inference and figure tools: classes, palette, and a test
-pipeline without annotation loaders.
+"""Inference set-up from a config for the inference and figure tools: the dataset's classes and
+palette put on the model, and a test pipeline without annotation loaders.
 
 mmdet's ``init_detector`` and ``DetInferencer`` take class names from the checkpoint's meta and
 fall back to the 80 COCO classes when a checkpoint has none (a hand-made or converted checkpoint).
