@@ -31,26 +31,37 @@ def readme():
 
 
 # Ranges, not the exact pins of requirements/*.txt: a user's environment may differ within them.
+# torch and mmcv are the user's: torch comes in a CPU or CUDA build, and mmcv 2.1.0 is a source
+# distribution compiled against that torch (tools/setup_env.sh, docs/engine.md "GPU set-up"), so pip
+# must not pick either on its own. tests/test_setup.py checks that this list covers every module
+# that `import mmibs`, the training configs and the tools load.
 install_requires = [
     'mmcv>=2.1.0,<2.2.0',
     'mmengine>=0.10.7,<0.10.8',  # mmibs' runner and hooks override 0.10.7's methods
     'mmdet>=3.3.0,<3.4.0',
-    'mmsegmentation>=1.2.0,<1.3.0',
-    'numpy>=1.24,<2.4',
+    # mmengine resolves `mmdet::` config bases with pkg_resources without declaring it; setuptools 82
+    # removed pkg_resources
+    'setuptools<82',
+    'numpy>=1.24',
     'scipy',
     'matplotlib',
+    'Pillow',
     'opencv-python>=4.10,<5',
-    # fast PNG decoding for evaluation (OpenCV is the fallback where it has no wheel)
-    'imgread>=0.3,<0.4; (sys_platform == "linux" and platform_machine == "x86_64") '
-    'or sys_platform == "darwin"',
     'pycocotools',
+    # its label tables and panoptic conversion (tools/dataset_converters/cityscapes_panoptic.py)
     'cityscapesscripts>=2.2',
     'terminaltables',
-    'ftfy',
-    'regex',
 ]
 extras_require = {
-    'tests': ['pytest', 'pytest-xdist', 'pytest-timeout'],
+    # faster PNG decoding in the panoptic evaluation (Rust png crate, GIL released; wheels for Linux
+    # x86_64 and macOS); without it OpenCV decodes, with the same results (docs/metrics.md)
+    'fast': ['imgread>=0.3,<0.4'],
+    'tests': [
+        'pytest', 'pytest-xdist', 'pytest-timeout',
+        # the independent references the tests compare with: mmseg's IoUMetric and
+        # cityscapesscripts' evaluators (which call np.in1d, removed in numpy 2.4)
+        'mmsegmentation>=1.2.0,<1.3.0', 'ftfy', 'regex', 'numpy<2.4'
+    ],
     'mim': ['openmim==0.3.9'],
 }
 
@@ -110,7 +121,9 @@ if __name__ == '__main__':
         keywords='computer vision, panoptic segmentation, intra-batch supervision, mmdetection',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
         include_package_data=True,
-        python_requires='>=3.9',
+        # torch 2.13, the torch mmibs is tested with, needs Python >= 3.10 (mmibs' own code runs on
+        # 3.7+, by vermin); CI runs 3.11
+        python_requires='>=3.10',
         classifiers=[
             'Development Status :: 4 - Beta',
             'License :: OSI Approved :: Apache Software License',
