@@ -16,7 +16,7 @@ from panopticapi import evaluation as pa_eval
 from mmibs.evaluation import evaluate_panoptic
 from mmibs.evaluation.functional import PANOPTIC_KEYS, read_panoptic_png, read_panoptic_runs
 from mmibs.registry import METRICS
-from mmibs.testing import CITYSCAPES_CATEGORIES, write_panoptic_pairs
+from projects.toy_cityscapes.synthetic import CITYSCAPES_CATEGORIES, write_panoptic_pairs
 
 # mmdet's label order: things first (the json lists stuff first, so mapping by order would fail)
 THINGS = [cat for cat in CITYSCAPES_CATEGORIES if cat['isthing']]
