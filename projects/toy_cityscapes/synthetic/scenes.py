@@ -222,6 +222,18 @@ def _segment_record(segment: dict, mask: np.ndarray, seg_id: int, category_id: i
         bbox=bbox_xywh(mask))
 
 
+def _image_record(image_id: str, file_name: str, height: int, width: int, segments: List[dict],
+                  void_area: int) -> dict:
+    """A manifest entry for one image: its drawn segments and its void pixel count."""
+    return dict(
+        image_id=image_id,
+        file_name=file_name,
+        height=height,
+        width=width,
+        segments=segments,
+        void_area=void_area)
+
+
 def _cityscapes_image(rng: np.random.Generator, out_dir: str, split: str, city: str, seq: int,
                       height: int, width: int, write_color: bool) -> dict:
     scene = draw_scene(rng, height, width)
@@ -256,13 +268,7 @@ def _cityscapes_image(rng: np.random.Generator, out_dir: str, split: str, city: 
             if 0 <= label_id < 256:
                 lut[label_id] = label.color
         write_image(lut[label_ids], osp.join(gt_dir, f'{stem}_gtFine_color.png'))
-    return dict(
-        image_id=stem,
-        file_name=f'{city}/{stem}_leftImg8bit.png',
-        height=height,
-        width=width,
-        segments=segments,
-        void_area=void_area)
+    return _image_record(stem, f'{city}/{stem}_leftImg8bit.png', height, width, segments, void_area)
 
 
 def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, height: int,
@@ -291,14 +297,8 @@ def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, 
             k: s[k]
             for k in ('id', 'category_id', 'area', 'bbox', 'iscrowd')
         } for s in segments])
-    manifest = dict(
-        image_id=key,
-        file_name=f'{key}.jpg',
-        height=height,
-        width=width,
-        segments=segments,
-        void_area=void_area)
-    return image_info, annotation, manifest
+    return image_info, annotation, _image_record(key, f'{key}.jpg', height, width, segments,
+                                                 void_area)
 
 
 def make_synthetic_cityscapes(out_dir: str,
