@@ -84,7 +84,8 @@ def format_table(results: dict, train_time: dict) -> str:
 
 
 def study_settings_match(study: dict, args) -> bool:
-    """Whether this demo's runs are the study's Panoptic FCN runs of seed 0 (same data, schedule)."""
+    """Whether this demo's runs are the study's Panoptic FCN runs of seed 0 (same data and
+    schedule)."""
     return (study.get('iters', {}).get('panoptic_fcn') == args.iters
             and study.get('num_train') == args.num_train and study.get('num_val') == args.num_val
             and study.get('size') == [args.height, args.width]

@@ -93,9 +93,9 @@ def parse_args(argv=None):
                         help='target scales of the crop-sampling models (default: the configs\' '
                         '8 16 32 64 128, the released 32-512 / 4); use another --out')
     parser.add_argument('--ibs-weight', type=float, default=None,
-                        help='loss_weight of the IBS loss of the IBS models (default: the configs\' '
-                        'released values, Panoptic FCN 4 = segment 4 x IBS 1, Mask2Former 50); use '
-                        'another --out')
+                        help='loss_weight of the IBS loss of the IBS models (default: the '
+                        'configs\' released values, Panoptic FCN 4 = segment 4 x IBS 1, '
+                        'Mask2Former 50); use another --out')
     parser.add_argument('--ibs-partner', choices=['pair', 'random', 'all'], default=None,
                         help='partner image of the IBS models (default: the configs\', \'pair\' '
                         'with crop sampling, \'random\' without); use another --out')

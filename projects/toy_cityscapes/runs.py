@@ -16,7 +16,8 @@ import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections import deque
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 #: The repository root: every tool runs from there.
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -71,7 +72,7 @@ def run_tool(cmd: Sequence[str],
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if threads is not None:
         env['OMP_NUM_THREADS'] = str(threads)
-    tail: List[str] = []
+    tail: Deque[str] = deque(maxlen=60)  # the last lines, shown on failure
     log = open(log_file, 'w') if log_file else None
     try:
         with subprocess.Popen(
@@ -82,7 +83,7 @@ def run_tool(cmd: Sequence[str],
                     sys.stdout.write(prefix + line)
                 if log:
                     log.write(line)
-                tail = (tail + [line])[-60:]
+                tail.append(line)
     finally:
         if log:
             log.close()
