@@ -13,7 +13,7 @@ test: env
 	$(PY) -m pytest -n 2 --timeout 1800 $(PYTEST_ARGS)
 
 demo: env
-	$(PY) tools/demo.py
+	$(PY) -m projects.toy_cityscapes.demo
 
 clean:
 	rm -rf .venv build mmibs.egg-info mmibs/.mim

@@ -63,12 +63,6 @@ class CropSamplingDataset:
         include_crowd (bool): Draw the segment of an image among all its segments of the
             category, crowd regions included (the release). False draws among the non-crowd
             segments only. The image index is the same either way. Defaults to True.
-        distinct_images (bool): Draw the crops of an item from different images whenever the
-            category has enough of them. The release draws each crop's image independently, so
-            with n images of a category both crops come from the same image with probability
-            1/n; then the IBS partner holds the very instances whose masks IBS pushes to empty
-            there. Negligible on Cityscapes (2,975 images), 5.7 % of the pairs on a 24-image
-            synthetic set. Defaults to False (the release).
     """
 
     def __init__(self,
@@ -80,8 +74,7 @@ class CropSamplingDataset:
                  max_refetch: int = 100,
                  lazy_init: bool = False,
                  backend_args: Optional[dict] = None,
-                 include_crowd: bool = True,
-                 distinct_images: bool = False) -> None:
+                 include_crowd: bool = True) -> None:
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         # Built in mmdet's scope (where mmibs registers) whatever the caller's default scope, so
         # that wrappers such as mmcv's RandomResize also build mmdet's box-aware Resize.
@@ -98,7 +91,6 @@ class CropSamplingDataset:
         self.max_refetch = max_refetch
         self.backend_args = backend_args
         self.include_crowd = include_crowd
-        self.distinct_images = distinct_images
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -182,17 +174,13 @@ class CropSamplingDataset:
             self.full_init()
         return len(self.labels)
 
-    def _draw_crop_info(self, label: int, scale: float, drawn: Sequence[int] = ()) -> dict:
+    def _draw_crop_info(self, label: int, scale: float) -> dict:
         """Draw an image holding ``label`` and one of its segments (np.random).
 
-        ``drawn``: dataset indices of the item's crops drawn so far; with ``distinct_images``
-        they are not drawn again unless no other image holds ``label``. The chosen index is in
-        the result's ``crop_sampling['data_idx']``.
+        Each crop's image is drawn independently, as released: both crops of an item can come
+        from one image. The chosen index is in the result's ``crop_sampling['data_idx']``.
         """
         candidates = self.images_per_label[label]
-        if self.distinct_images and drawn:
-            others = [i for i in candidates if i not in drawn]
-            candidates = others or candidates
         data_idx = candidates[np.random.randint(len(candidates))]
         info = self.dataset.get_data_info(data_idx)
         if not self._non_crowd(info, label):
@@ -223,11 +211,9 @@ class CropSamplingDataset:
         label = self.labels[idx]
         for _ in range(self.max_refetch + 1):
             scale = self.scales[np.random.randint(len(self.scales))]  # shared by the crops
-            samples, drawn = [], []
+            samples = []
             for _ in range(self.num_crops):
-                info = self._draw_crop_info(label, scale, drawn)
-                drawn.append(info['crop_sampling']['data_idx'])
-                sample = self.pipeline(info)
+                sample = self.pipeline(self._draw_crop_info(label, scale))
                 if sample is None:
                     break
                 samples.append(sample)
@@ -240,8 +226,7 @@ class CropSamplingDataset:
         return (f'{type(self).__name__}(dataset={type(self.dataset).__name__}, '
                 f'num_categories={len(self.labels) if self._fully_initialized else "?"}, '
                 f'scales={self.scales}, num_crops={self.num_crops}, '
-                f'index_file={self.index_file}, include_crowd={self.include_crowd}, '
-                f'distinct_images={self.distinct_images})')
+                f'index_file={self.index_file}, include_crowd={self.include_crowd})')
 
 
 @FUNCTIONS.register_module()

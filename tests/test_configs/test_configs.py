@@ -13,8 +13,9 @@ ablation variant).
 
 ``test_config_pipeline_feeds_its_model`` runs two items of four configs' own train pipelines
 (Mask2Former and Panoptic FCN, crop sampling, instance-only, random partner) through one training
-iteration of the config's model shrunk to ResNet-18. The demo configs (configs/demo) only have to
-build, the -ibs ones to have IBS and the -cropsamp- one crop sampling.
+iteration of the config's model shrunk to ResNet-18. The toy experiments' configs
+(projects/toy_cityscapes/configs) only have to build, the -ibs ones to have IBS and the
+-cropsamp- one crop sampling.
 
 ``test_r50_cityscapes_crop_ibs_config_trains_and_predicts_512x1024`` trains the shipped
 Cityscapes crop-based Panoptic FCN + IBS config (R50, deformable position head) for one iteration
@@ -39,14 +40,17 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 
 from mmibs.registry import DATASETS, MODELS
-from mmibs.testing import (make_converted_cityscapes, make_converted_vistas,
-                           synthetic_panoptic_sample)
+from mmibs.testing import synthetic_panoptic_sample
+from projects.toy_cityscapes.synthetic import make_converted_cityscapes, make_converted_vistas
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     osp.relpath(p, REPO)
     for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in osp.relpath(p, REPO).split(osp.sep))
+TOY_CONFIGS = sorted(
+    osp.relpath(p, REPO)
+    for p in glob.glob(osp.join(REPO, 'projects', 'toy_cityscapes', 'configs', '*.py')))
 DATA_SHRINK = 8
 
 # The experiments of the issue, named as the lead fixed them: the test fails when one is missing
@@ -199,8 +203,8 @@ RELEASED_DIR = f'{osp.sep}released{osp.sep}'
 
 
 def is_experiment(rel_path: str) -> bool:
-    """A training experiment of the paper (not a demo or released-checkpoint config)."""
-    return '/demo/' not in rel_path and RELEASED_DIR not in rel_path
+    """A training experiment of the paper (not a released-checkpoint config)."""
+    return RELEASED_DIR not in rel_path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +217,7 @@ def test_every_experiment_has_its_config_and_every_config_an_expectation():
         found.setdefault(folder, set()).add(osp.basename(rel))
     for folder, names in EXPECTED_FILES.items():
         assert found.get(folder, set()) == set(names), folder
-    assert set(found) == set(EXPECTED_FILES) | {'demo'}, sorted(found)
+    assert set(found) == set(EXPECTED_FILES), sorted(found)
     experiments = set()
     for rel in CONFIGS:
         if is_experiment(rel):
@@ -482,7 +486,7 @@ def test_config_builds_with_the_paper_values(rel_path, synthetic):
     check_samples(draw_train_samples(cfg, synthetic), cfg, exp)
 
 
-@pytest.mark.parametrize('rel_path', [c for c in CONFIGS if '/demo/' in c])
+@pytest.mark.parametrize('rel_path', TOY_CONFIGS)
 def test_demo_config_builds(rel_path, synthetic):
     cfg = load_config(rel_path)
     model = build_model(cfg)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from mmibs.datasets import MapillaryVistasPanopticDataset, ThingsFirstPanopticDataset
 from mmibs.registry import TRANSFORMS
-from mmibs.testing import make_converted_vistas, write_tiny_coco_panoptic
+from projects.toy_cityscapes.synthetic import make_converted_vistas, write_tiny_coco_panoptic
 
 
 def _pipeline(loader: str = 'LoadCheckedPanopticAnnotations') -> list:

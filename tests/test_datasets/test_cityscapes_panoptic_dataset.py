@@ -12,7 +12,7 @@ from PIL import Image
 from mmibs.datasets import CityscapesPanopticDataset
 from mmibs.datasets.cityscapes_panoptic import CITYSCAPES_LABEL_IDS
 from mmibs.registry import TRANSFORMS
-from mmibs.testing import make_converted_cityscapes
+from projects.toy_cityscapes.synthetic import make_converted_cityscapes
 
 
 @pytest.fixture(scope='module')

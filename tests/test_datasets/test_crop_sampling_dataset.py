@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from mmibs.datasets import CropSamplingDataset, pair_collate
 from mmibs.datasets.cityscapes_panoptic import CITYSCAPES_LABEL_IDS
 from mmibs.datasets.converters import write_crop_sampling_index
-from mmibs.testing import make_converted_cityscapes
+from projects.toy_cityscapes.synthetic import make_converted_cityscapes
 
 SCALES = (16, 32, 48)
 CROP_HW = (48, 96)
@@ -132,34 +132,3 @@ def test_seeded_and_collated_at_2k_2k_plus_1(data):
     with pytest.raises(ValueError, match='same number of crops'):
         pair_collate([[dict(inputs=1)] * 2, dict(inputs=2)])
 
-
-def test_distinct_images_draws_the_crops_of_a_pair_from_different_images(data):
-    draws = 12
-
-    def image_pairs(wrapper):
-        np.random.seed(5)
-        pairs = {}
-        for idx, label in enumerate(wrapper.labels):
-            pairs[label] = [
-                tuple(s['data_samples'].metainfo['crop_sampling']['data_idx']
-                      for s in wrapper[idx]) for _ in range(draws)
-            ]
-        return pairs
-
-    release = _wrapper(data)
-    distinct = _wrapper(data, distinct_images=True)
-    assert 'distinct_images=True' in repr(distinct)
-    same_release, several = 0, 0
-    for label, pairs in image_pairs(distinct).items():
-        images = release.images_per_label[label]
-        assert all(i in images and j in images for i, j in pairs)
-        if len(images) > 1:
-            several += 1
-            assert all(i != j for i, j in pairs), (label, pairs)
-        else:  # nothing else to draw from: the one image twice, not an error
-            assert all(i == j == images[0] for i, j in pairs)
-    assert several > 0
-    # the release's independent draws do pick one image twice (3 images here: about 1 in 3)
-    for label, pairs in image_pairs(release).items():
-        same_release += sum(i == j for i, j in pairs)
-    assert same_release > 0

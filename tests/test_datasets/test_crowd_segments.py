@@ -11,7 +11,7 @@ from mmdet.structures.mask import BitmapMasks
 
 from mmibs.datasets import CropSamplingDataset
 from mmibs.datasets.transforms import RandomCropWithInstance, current_boxes
-from mmibs.testing import write_tiny_coco_panoptic
+from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
 
 
 def _centre_in_crop(box, results):

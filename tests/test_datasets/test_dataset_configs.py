@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmibs.registry import DATASETS
-from mmibs.testing import make_converted_cityscapes, make_converted_vistas
+from projects.toy_cityscapes.synthetic import make_converted_cityscapes, make_converted_vistas
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -13,7 +13,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmibs.testing import make_converted_cityscapes
+from projects.toy_cityscapes.synthetic import make_converted_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO, 'tests', 'data', 'configs',

@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 
 from mmibs.datasets import MapillaryVistasInstanceDataset, MapillaryVistasPanopticDataset
 from mmibs.datasets.mapillary_vistas_panoptic import VISTAS_V12_CATEGORIES
-from mmibs.testing import make_converted_vistas
+from projects.toy_cityscapes.synthetic import make_converted_vistas
 
 
 @pytest.fixture(scope='module')

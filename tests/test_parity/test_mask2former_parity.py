@@ -275,7 +275,7 @@ def load_rename():
 def test_tools_test_runs_the_converted_checkpoint(fixture, converted, tmp_path):
     """tools/test.py (runner test loop, data pipeline, PQ metric) on the converted checkpoint:
     its panoptic output for the 64x128 image equals the release's."""
-    from mmibs.testing import make_converted_cityscapes
+    from projects.toy_cityscapes.synthetic import make_converted_cityscapes
     data = make_converted_cityscapes(str(tmp_path / 'cs'), 0, 1, common.HEIGHT, common.WIDTH)
     with open(data['val_ann_path']) as f:
         ann = json.load(f)

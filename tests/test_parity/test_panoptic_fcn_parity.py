@@ -518,7 +518,7 @@ def test_converted_checkpoint_runs_in_tools_test_with_the_release_outputs(tmp_pa
 
     import mmcv
 
-    from mmibs.testing import make_converted_cityscapes
+    from projects.toy_cityscapes.synthetic import make_converted_cityscapes
     spec, data = fixtures()
     src, ckpt = tmp_path / 'model_final.pth', tmp_path / 'converted.pth'
     torch.save(dict(model=release_state_dict(spec['keys'], spec['seed']), iteration=65000), src)

@@ -18,7 +18,8 @@ from mmengine.registry import DefaultScope
 
 import mmibs  # noqa: F401
 from mmibs.registry import MODELS
-from mmibs.testing import tiny_panoptic_fcn_cfg, write_tiny_coco_panoptic
+from mmibs.testing import tiny_panoptic_fcn_cfg
+from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmibs.datasets.synthetic import make_synthetic_cityscapes, make_synthetic_vistas
+from projects.toy_cityscapes import make_synthetic
+from projects.toy_cityscapes.synthetic import make_synthetic_cityscapes, make_synthetic_vistas
 from mmibs.utils.panoptic_ids import rgb2id
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -224,7 +225,7 @@ def test_crop_sampling_index_tool(cityscapes, tmp_path):
 def test_make_synthetic_tool_full_resolution(tmp_path):
     """The CLI writes 1024x2048 images with the real label ids (one image: about 2 s)."""
     out = str(tmp_path / 'cs_full')
-    manifest = _tool('make_synthetic').main(
+    manifest = make_synthetic.main(
         ['--layout', 'cityscapes', '--out', out, '--num-train', '1', '--num-val', '0'])
     record = manifest['splits']['train'][0]
     stem = record['image_id']

@@ -17,7 +17,8 @@ import sys
 import pytest
 import torch
 
-from mmibs.testing import tiny_panoptic_fcn_cfg, write_tiny_coco_panoptic
+from mmibs.testing import tiny_panoptic_fcn_cfg
+from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',

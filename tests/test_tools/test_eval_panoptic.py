@@ -12,7 +12,7 @@ import sys
 import pytest
 from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as cs_eval
 
-from mmibs.testing import write_panoptic_pairs
+from projects.toy_cityscapes.synthetic import write_panoptic_pairs
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'eval_panoptic.py')
@@ -89,57 +89,3 @@ def test_eval_panoptic_tool_missing_prediction(tmp_path):
             '--nproc', '1'
         ])
 
-
-def test_benchmark_metric_tool(tmp_path, capsys):
-    """tools/analysis_tools/benchmark_metric.py on tiny images: it checks the numbers itself."""
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_metric_tool', osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_metric.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    report = tool.main([
-        '--num-images', '2', '--height', '48', '--width', '96', '--num-things', '8', '--repeat',
-        '1', '--skip-multi', '--work-dir',
-        str(tmp_path)
-    ])
-    printed = capsys.readouterr().out
-    assert set(report) == {'single', 'metric'}
-    assert 'mmibs accumulate_panoptic_stats(nproc=1)' in report['single']
-    assert 'mmibs PanopticQualityMetric' in report['metric']
-    assert 'identical to 1e-9: checked' in printed and 'hotcoco' in printed
-
-
-def load_benchmark_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_metric_tool', osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_metric.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
-def test_benchmark_metric_all_cores_without_hotcoco(tmp_path, capsys):
-    """The all-core section runs (and checks its numbers) when hotcoco is not wanted."""
-    report = load_benchmark_tool().main([
-        '--num-images', '2', '--height', '32', '--width', '64', '--num-things', '6', '--repeat',
-        '1', '--sections', 'multi', '--hotcoco', 'skip', '--work-dir',
-        str(tmp_path)
-    ])
-    printed = capsys.readouterr().out
-    assert 'hotcoco: skipped (--hotcoco skip)' in printed
-    assert 'identical to 1e-9: checked' in printed and 'mmibs / hotcoco' not in printed
-    assert any(name.startswith('mmibs evaluate_panoptic') for name in report['multi'])
-
-
-def test_benchmark_metric_hotcoco_that_cannot_be_installed(tmp_path, monkeypatch):
-    """No hotcoco and no way to install it: the column is skipped with the reason."""
-    tool = load_benchmark_tool()
-    monkeypatch.setitem(sys.modules, 'hotcoco', None)  # import hotcoco raises ImportError
-    monkeypatch.setitem(sys.modules, 'hotcoco.panoptic', None)
-    monkeypatch.setattr(
-        tool.subprocess, 'run',
-        lambda command, **kwargs: subprocess.CompletedProcess(command, 1, '', 'no index here'))
-    target = str(tmp_path / 'cache' / 'hotcoco')
-    pq_compute, line = tool.import_hotcoco(target)
-    assert pq_compute is None
-    assert line.startswith('hotcoco: skipped, it could not be installed into') and target in line
-    assert 'no index here' in line
-    assert not osp.exists(target) and not list((tmp_path / 'cache').iterdir())  # nothing half-made

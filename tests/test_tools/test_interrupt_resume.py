@@ -18,7 +18,7 @@ import time
 import pytest
 import torch
 
-from mmibs.testing import write_tiny_coco_panoptic
+from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',

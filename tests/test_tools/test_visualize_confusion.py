@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import save_checkpoint
 
-from mmibs.testing import write_tiny_coco_panoptic
+from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',

@@ -1,6 +1,7 @@
 # A tiny Mask2Former inheriting mmdet's panoptic base, for tests of tools/train.py, --resume,
 # tools/test.py and `mim train mmibs`. Paths point at a set written by
-# mmibs.testing.write_tiny_coco_panoptic; tests override `data_root` with --cfg-options.
+# projects.toy_cityscapes.synthetic.write_tiny_coco_panoptic; tests override `data_root` with
+# --cfg-options.
 _base_ = ['mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py']
 custom_imports = dict(imports=['mmibs'], allow_failed_imports=False)
 

@@ -11,7 +11,7 @@ from mmibs.evaluation import evaluate_panoptic
 from mmibs.evaluation.functional import (IdRuns, decode_panoptic_png, id2rgb, panoptic_png,
                                          png_decoder_available, read_panoptic_png,
                                          read_panoptic_runs, segment_overlaps)
-from mmibs.testing import write_panoptic_pairs
+from projects.toy_cityscapes.synthetic import write_panoptic_pairs
 
 DECODERS = [
     'cv2',

@@ -16,7 +16,7 @@ from PIL import Image
 
 from mmibs.evaluation.functional import (PanopticStats, id2rgb, panoptic_stats_single,
                                          read_panoptic_png, rgb2id, summarize_panoptic_stats)
-from mmibs.testing import CITYSCAPES_CATEGORIES, write_panoptic_pairs
+from projects.toy_cityscapes.synthetic import CITYSCAPES_CATEGORIES, write_panoptic_pairs
 
 ROAD, PERSON, CAR = 7, 24, 26
 CATEGORIES = [

@@ -20,7 +20,7 @@ from mmibs.evaluation import evaluate_panoptic
 from mmibs.evaluation.functional import (PANOPTIC_KEYS, PanopticStats, read_panoptic_png,
                                          read_panoptic_runs, semantic_iou)
 from mmibs.registry import METRICS
-from mmibs.testing import CITYSCAPES_CATEGORIES, write_panoptic_pairs
+from projects.toy_cityscapes.synthetic import CITYSCAPES_CATEGORIES, write_panoptic_pairs
 
 # mmdet's label order: things first (the json lists stuff first, so mapping by order would fail)
 THINGS = [cat for cat in CITYSCAPES_CATEGORIES if cat['isthing']]

@@ -76,7 +76,7 @@ def test_mmdet_panoptic_pipeline_metric_and_visualizer(tmp_path):
     from mmengine.dataset import pseudo_collate
 
     from mmibs.registry import DATASETS, METRICS, VISUALIZERS
-    from mmibs.testing import write_tiny_coco_panoptic
+    from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
     info = write_tiny_coco_panoptic(str(tmp_path), num_images=2, height=64, width=96)
     pipeline = [
         dict(type='LoadImageFromFile'),

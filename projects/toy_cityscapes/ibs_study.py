@@ -2,10 +2,10 @@
 """Evidence that IBS works, with its spread: both networks x four models x several seeds.
 
 On the synthetic Cityscapes-layout data (large same-class instances that touch, stuff, crowd and
-void; tools/dataset_converters/make_synthetic.py + the real converter, as tools/demo.py does),
-train and evaluate, through tools/train.py and tools/test.py in subprocesses,
+void; make_synthetic.py + the real converter, as demo.py does), train and evaluate, through
+tools/train.py and tools/test.py in subprocesses (runs.py),
 
-- networks: the tiny Panoptic FCN and the tiny Mask2Former of configs/demo/;
+- networks: the tiny Panoptic FCN and the tiny Mask2Former of this project's configs/;
 - models: ``baseline`` (plain crops), ``ibs`` (plain crops + IBS with a random partner),
   ``cropsamp`` (crop-sampled pairs, no IBS), ``cropsamp+ibs`` (the released recipe);
 - seeds: ``randomness.seed`` (initialisation and data order); the data are the same for all runs.
@@ -13,7 +13,8 @@ train and evaluate, through tools/train.py and tools/test.py in subprocesses,
 It writes ``OUT/study.md`` and ``OUT/study.json`` (mean ± standard deviation over seeds of PQ,
 PQ_th, PQ_st, Acc_th, Prec_th, and the paired difference to the baseline of the same network and
 seed with a 95% t-interval over seeds), ``OUT/study.png`` (the same, plotted) and the per-instance
-confusion figures of the first seed (``OUT/figures/NET``, tools/analysis_tools/visualize_confusion.py).
+confusion figures of the first seed (``OUT/figures/NET``,
+tools/analysis_tools/visualize_confusion.py).
 
 Resumable: a run whose ``metrics.json`` exists (for the same iteration count) is not retrained, so
 starting the same command again continues where it stopped.
@@ -27,11 +28,11 @@ runs take about 2 hours on 2 cores; the tool prints its own estimate at start.
 
 Usage::
 
-    python tools/analysis_tools/ibs_study.py --out study_out            # the whole study
-    python tools/analysis_tools/ibs_study.py --nets mask2former --seeds 0 1 --iters 100
+    python -m projects.toy_cityscapes.ibs_study --out study_out       # the whole study
+    python -m projects.toy_cityscapes.ibs_study --nets mask2former --seeds 0 1 --iters 100
     # crop sampling at target scales that the synthetic things reach without the side_min clamp
-    # (tools/analysis_tools/crop_sampling_scales.py; docs/data.md)
-    python tools/analysis_tools/ibs_study.py --out study_scales --models baseline cropsamp \
+    # (crop_sampling_scales.py; README.md of this project)
+    python -m projects.toy_cityscapes.ibs_study --out study_scales --models baseline cropsamp \
         cropsamp+ibs --cropsamp-scales 32 45 64 90 128
 """
 import argparse
@@ -39,20 +40,16 @@ import json
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools'))
-from demo import (data_options, default_jobs, read_metrics,  # noqa: E402
-                  threads_per_job)
+from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, schedule_options,
+                   threads_per_job, train_and_test)
 
-PFCN = 'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-'
-M2F = 'configs/demo/mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-'
+PFCN = osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-')
+M2F = osp.join(CONFIG_DIR, 'mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-')
 MODELS = ('baseline', 'ibs', 'cropsamp', 'cropsamp+ibs')
 SUFFIX = {
     'baseline': 'crop-128x256.py',
@@ -72,6 +69,7 @@ DEFAULT_ITERS = {'panoptic_fcn': 1200, 'mask2former': 500}
 SEC_PER_ITER = {'panoptic_fcn': 0.45, 'mask2former': 0.75}
 EVAL_SEC = 60  # tools/test.py start-up + 30 validation images
 METRICS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
+TAG = '[study]'
 
 
 def parse_args(argv=None):
@@ -94,15 +92,11 @@ def parse_args(argv=None):
     parser.add_argument('--cropsamp-scales', type=int, nargs='+', default=None,
                         help='target scales of the crop-sampling models (default: the configs\' '
                         '8 16 32 64 128, the released 32-512 / 4); use another --out')
-    parser.add_argument('--distinct-images', action='store_true',
-                        help='crop-sampling models draw the two crops of a pair from different '
-                        'images (CropSamplingDataset.distinct_images; default: the release\'s '
-                        'independent draws); use another --out')
     parser.add_argument('--ibs-weight', type=float, default=None,
-                        help='loss_weight of the IBS loss of the IBS models (default: the configs\' '
-                        'released values, Panoptic FCN 4 = segment 4 x IBS 1, Mask2Former 50); use '
-                        'another --out')
-    parser.add_argument('--ibs-partner', choices=['pair', 'random'], default=None,
+                        help='loss_weight of the IBS loss of the IBS models (default: the '
+                        'configs\' released values, Panoptic FCN 4 = segment 4 x IBS 1, '
+                        'Mask2Former 50); use another --out')
+    parser.add_argument('--ibs-partner', choices=['pair', 'random', 'all'], default=None,
                         help='partner image of the IBS models (default: the configs\', \'pair\' '
                         'with crop sampling, \'random\' without); use another --out')
     parser.add_argument('--jobs', type=int, default=default_jobs(),
@@ -122,23 +116,6 @@ def parse_args(argv=None):
     return args
 
 
-def run_tool(cmd: list, log_file: str, threads: int = None) -> None:
-    """Run a tool with its output into ``log_file``; fail loudly with the log's tail.
-
-    ``threads`` sets OMP_NUM_THREADS of the tool (None: inherit the environment's).
-    """
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    if threads is not None:
-        env['OMP_NUM_THREADS'] = str(threads)
-    with open(log_file, 'w') as log:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        with open(log_file) as f:
-            tail = f.read()[-3000:]
-        raise SystemExit(f'[study] failed ({proc.returncode}): {" ".join(cmd)}\n{tail}\n'
-                         f'[study] log: {log_file}')
-
-
 def make_data(args, out: str) -> str:
     """The synthetic set, written once per size/seed (``data/spec.json`` records them)."""
     data_root = osp.join(out, 'data', 'cityscapes') + '/'
@@ -155,13 +132,8 @@ def make_data(args, out: str) -> str:
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     print(f'[study] data: {args.num_train} train + {args.num_val} val images of '
           f'{args.height}x{args.width} -> {data_root}', flush=True)
-    py = sys.executable
-    run_tool([py, 'tools/dataset_converters/make_synthetic.py', '--layout', 'cityscapes', '--out',
-              data_root, '--num-train', str(args.num_train), '--num-val', str(args.num_val),
-              '--height', str(args.height), '--width', str(args.width), '--seed',
-              str(args.data_seed)], osp.join(out, 'logs', 'make_synthetic.log'))
-    run_tool([py, 'tools/dataset_converters/cityscapes_panoptic.py', data_root],
-             osp.join(out, 'logs', 'convert.log'))
+    make_dataset(data_root, args.num_train, args.num_val, args.height, args.width, args.data_seed,
+                 log_dir=osp.join(out, 'logs'), echo=False, tag=TAG)
     with open(spec_file, 'w') as f:
         json.dump(spec, f)
     return data_root
@@ -171,9 +143,9 @@ def run_dir(out: str, net: str, model: str, seed: int) -> str:
     return osp.join(out, 'runs', net, model.replace('+', '_'), f'seed{seed}')
 
 
-def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
-                   cropsamp_scales=None, threads: int = None, ibs_weight: float = None,
-                   distinct_images: bool = False, ibs_partner: str = None) -> dict:
+def study_run(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
+        cropsamp_scales=None, threads: int = None, ibs_weight: float = None,
+        ibs_partner: str = None) -> dict:
     """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')
@@ -185,29 +157,17 @@ def train_and_test(net: str, model: str, seed: int, iters: int, data_root: str, 
     config = NETS[net][model]
     nested = model.startswith('cropsamp')
     os.makedirs(wd, exist_ok=True)
-    data = data_options(data_root, nested_train=nested)
-    schedule = [
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-        f'default_hooks.checkpoint.interval={iters}', f'{POLY_KEY[net]}={iters + 1}',
-        f'randomness.seed={seed}'
-    ]
+    options = schedule_options(iters, POLY_KEY[net]) + [f'randomness.seed={seed}']
     if nested and cropsamp_scales:
-        schedule.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
-                        + ']')
-    if nested and distinct_images:
-        schedule.append('train_dataloader.dataset.distinct_images=True')
+        options.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
+                       + ']')
     if model.endswith('ibs') and ibs_weight is not None:
-        schedule.append(f'model.panoptic_head.loss_ibs.loss_weight={ibs_weight}')
+        options.append(f'model.panoptic_head.loss_ibs.loss_weight={ibs_weight}')
     if model.endswith('ibs') and ibs_partner is not None:
-        schedule.append(f'model.panoptic_head.loss_ibs.partner={ibs_partner}')
-    py = sys.executable
-    run_tool([py, 'tools/train.py', config, '--work-dir', osp.join(wd, 'train'), '--cfg-options',
-              *data, *schedule], osp.join(wd, 'train.log'), threads)
-    checkpoint = osp.join(wd, 'train', f'iter_{iters}.pth')
-    test_dir = osp.join(wd, 'test')
-    run_tool([py, 'tools/test.py', config, checkpoint, '--work-dir', test_dir, '--cfg-options',
-              *data], osp.join(wd, 'test.log'), threads)
-    metrics = read_metrics(test_dir)
+        options.append(f'model.panoptic_head.loss_ibs.partner={ibs_partner}')
+    metrics, checkpoint, _ = train_and_test(
+        config, iters, data_root, nested, osp.join(wd, 'train'), osp.join(wd, 'test'), options,
+        (osp.join(wd, 'train.log'), osp.join(wd, 'test.log')), threads, echo=False, tag=TAG)
     result = dict(net=net, model=model, seed=seed, iters=iters, config=config,
                   checkpoint=osp.relpath(checkpoint, out), metrics=metrics)
     tmp = metrics_file + '.tmp'
@@ -261,7 +221,6 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
         + ', '.join(f'{n} {i}' for n, i in iters.items())
         + (f'; crop-sampling scales {args.cropsamp_scales}' if args.cropsamp_scales else '')
         + (f'; IBS loss weight {args.ibs_weight:g}' if args.ibs_weight is not None else '')
-        + ('; crop pairs from distinct images' if args.distinct_images else '')
         + (f'; IBS partner {args.ibs_partner}' if args.ibs_partner else '')
         + '. Cells: mean ± standard '
         'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
@@ -310,8 +269,9 @@ def plot(summary: dict, path: str) -> None:
     plt.close(fig)
 
 
-def confusion_figures(net: str, models: list, seed: int, iters: int, data_root: str, out: str,
-                      max_images: int) -> str:
+def figures(net: str, models: list, seed: int, iters: int, data_root: str, out: str,
+            max_images: int) -> str:
+    """The confusion figures of ``seed``'s runs of ``net`` (once: ``.done`` marks them)."""
     fig_dir = osp.join(out, 'figures', net)
     done = osp.join(fig_dir, '.done')
     if osp.exists(done):
@@ -319,12 +279,9 @@ def confusion_figures(net: str, models: list, seed: int, iters: int, data_root: 
     checkpoints = [
         osp.join(run_dir(out, net, m, seed), 'train', f'iter_{iters}.pth') for m in models
     ]
-    opts = [o for o in data_options(data_root, nested_train=False) if not o.startswith('train')]
-    run_tool([sys.executable, 'tools/analysis_tools/visualize_confusion.py', *checkpoints,
-              '--configs', *[NETS[net][m] for m in models], '--names', *models,
-              '--dataset-split', 'val', '--out-dir', fig_dir, '--max-images', str(max_images),
-              '--max-instances', '3', '--cfg-options', *opts],
-             osp.join(out, 'logs', f'figures_{net}.log'))
+    confusion_figures(checkpoints, [NETS[net][m] for m in models], models, data_root, fig_dir,
+                      max_images, osp.join(out, 'logs', f'figures_{net}.log'), echo=False,
+                      tag=TAG)
     open(done, 'w').close()
     return fig_dir
 
@@ -357,9 +314,8 @@ def main(argv=None):
         cached = osp.exists(metrics_file)
         print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
               flush=True)
-        result = train_and_test(net, model, seed, iters[net], data_root, out,
-                                args.cropsamp_scales, threads, args.ibs_weight,
-                                args.distinct_images, args.ibs_partner)
+        result = study_run(net, model, seed, iters[net], data_root, out, args.cropsamp_scales,
+                           threads, args.ibs_weight, args.ibs_partner)
         return tag, t_run, result
 
     # runs are independent processes; threads here only wait for them
@@ -391,12 +347,12 @@ def main(argv=None):
                        num_val=args.num_val, size=[args.height, args.width],
                        data_seed=args.data_seed,
                        cropsamp_scales=args.cropsamp_scales, ibs_weight=args.ibs_weight,
-                       distinct_images=args.distinct_images, ibs_partner=args.ibs_partner,
+                       ibs_partner=args.ibs_partner,
                        summary=summary,
                        runs=results), f, indent=1)
     plot(summary, osp.join(out, 'study.png'))
     figs = [
-        confusion_figures(n, models, args.seeds[0], iters[n], data_root, out, args.fig_images)
+        figures(n, models, args.seeds[0], iters[n], data_root, out, args.fig_images)
         for n in args.nets
     ]
     print(table)

@@ -5,15 +5,18 @@ Street scenes with several large same-class instances side by side (cars, person
 regions, a crowd region and void pixels, with the datasets' real label ids; the converters run on
 the output unchanged. A manifest of every drawn segment goes to OUT/synthetic_manifest.json.
 
-Example::
+Example (from the repository root)::
 
-    python tools/dataset_converters/make_synthetic.py --layout cityscapes --out data/syn_cityscapes
+    python -m projects.toy_cityscapes.make_synthetic --layout cityscapes --out data/syn_cityscapes
     python tools/dataset_converters/cityscapes_panoptic.py data/syn_cityscapes
 """
 import argparse
 import sys
 
-from mmibs.datasets.synthetic import make_synthetic_dataset
+from .synthetic import make_synthetic_dataset
+
+#: Integer options -> defaults (passed on to the generator under the same names).
+SIZES = dict(num_train=8, num_val=2, height=1024, width=2048, seed=0)
 
 
 def parse_args(argv=None):
@@ -21,25 +24,17 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--layout', choices=['cityscapes', 'vistas'], required=True)
     parser.add_argument('--out', required=True, help='dataset root to create')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-val', type=int, default=2)
-    parser.add_argument('--height', type=int, default=1024)
-    parser.add_argument('--width', type=int, default=2048)
-    parser.add_argument('--seed', type=int, default=0)
+    for name, default in SIZES.items():
+        parser.add_argument(
+            '--' + name.replace('_', '-'), type=int, default=default, help=f'default {default}')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     manifest = make_synthetic_dataset(
-        args.layout,
-        args.out,
-        num_train=args.num_train,
-        num_val=args.num_val,
-        height=args.height,
-        width=args.width,
-        seed=args.seed,
-        show_progress=True)
+        args.layout, args.out, show_progress=True, **{name: getattr(args, name)
+                                                      for name in SIZES})
     counts = {s: len(r) for s, r in manifest['splits'].items()}
     print(f'\n{args.layout} synthetic dataset in {args.out}: {counts} images')
     return manifest

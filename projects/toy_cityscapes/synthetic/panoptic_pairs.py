@@ -11,7 +11,6 @@ branch of the PQ matching and of the thing pixel counts.
 
 Shape shorthand: H, W image height and width.
 """
-import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,28 +18,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-#: Cityscapes' evaluated categories in ``createPanopticImgs`` order: stuff first, labelIds as ids.
-CITYSCAPES_CATEGORIES = [
-    dict(id=i, name=n, isthing=t)
-    for i, n, t in [(7, 'road', 0), (8, 'sidewalk', 0), (11, 'building', 0), (
-        12, 'wall',
-        0), (13, 'fence',
-             0), (17, 'pole',
-                  0), (19, 'traffic light',
-                       0), (20, 'traffic sign',
-                            0), (21, 'vegetation',
-                                 0), (22, 'terrain',
-                                      0), (23, 'sky',
-                                           0), (24, 'person',
-                                                1), (25, 'rider',
-                                                     1), (26, 'car',
-                                                          1), (27, 'truck',
-                                                               1), (28, 'bus',
-                                                                    1), (31, 'train',
-                                                                         1), (32, 'motorcycle',
-                                                                              1), (33, 'bicycle',
-                                                                                   1)]
-]
+from mmibs.utils.panoptic_ids import id2rgb
+from .primitives import CITYSCAPES_CATEGORIES, dump_json, ellipse, write_image
 
 
 def _stuff_layout(height: int, width: int, stuff: List[dict],
@@ -143,11 +122,9 @@ def make_panoptic_pair(
     # Void: blobs in the ground truth and holes in the prediction.
     for target in (gt, pred):
         for _ in range(int(rng.integers(1, 5))):
-            center = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-            axes = (int(rng.integers(2, width // 8 + 3)), int(rng.integers(2, height // 8 + 3)))
-            mask = np.zeros((height, width), dtype=np.uint8)
-            cv2.ellipse(mask, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-            target[mask.astype(bool)] = 0
+            cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+            rx, ry = int(rng.integers(2, width // 8 + 3)), int(rng.integers(2, height // 8 + 3))
+            target[ellipse(height, width, cy, cx, ry, rx, angle=float(rng.uniform(0, 180)))] = 0
 
     gt_segments = [
         dict(id=int(i), category_id=gt_info[int(i)][0], iscrowd=gt_info[int(i)][1], area=int(a))
@@ -157,15 +134,6 @@ def make_panoptic_pair(
     return gt, gt_segments, pred, pred_segments
 
 
-def _write_png(path: str, ids: np.ndarray) -> None:
-    rgb = np.zeros(ids.shape + (3, ), dtype=np.uint8)
-    rest = ids.astype(np.int64)
-    for c in range(3):
-        rgb[..., c] = rest % 256
-        rest //= 256
-    cv2.imwrite(path, rgb[..., ::-1])
-
-
 def write_panoptic_pairs(root: str,
                          num_images: int = 3,
                          height: int = 64,
@@ -173,7 +141,9 @@ def write_panoptic_pairs(root: str,
                          seed: int = 0,
                          num_things: int = 12,
                          categories: Sequence[dict] = CITYSCAPES_CATEGORIES,
-                         id_offset: Optional[int] = None) -> Dict[str, str]:
+                         id_offset: Optional[int] = None,
+                         city: str = 'city',
+                         pred_writer: str = 'pil') -> Dict[str, str]:
     """Write ground truth and predictions of :func:`make_panoptic_pair` in COCO-panoptic format.
 
     Layout::
@@ -181,8 +151,9 @@ def write_panoptic_pairs(root: str,
         root/gt.json  root/gt/<image_id>_gtFine_panoptic.png
         root/pred.json  root/pred/<image_id>.png
 
-    Image ids are Cityscapes-like strings (``city_000000_000019``) and the two sides use different
-    file names, so only ``image_id`` links them (as ``evaluatePanoptic`` requires).
+    Image ids are Cityscapes-like strings (``<city>_000000_000019``) and the two sides use
+    different file names, so only ``image_id`` links them (as ``evaluatePanoptic`` requires). The
+    ground truth is written with PIL, as cityscapesscripts' ``createPanopticImgs`` does.
 
     Args:
         root (str): Output folder (created).
@@ -194,10 +165,15 @@ def write_panoptic_pairs(root: str,
         categories (Sequence[dict]): Categories. Defaults to Cityscapes' 19 (labelIds).
         id_offset (int, optional): Added to every non-void ground-truth segment id (e.g. 2**23 to
             get COCO-like large ids); crowd regions then get distinct ids. Defaults to None.
+        city (str): First part of the image ids. Defaults to 'city'.
+        pred_writer (str): PNG writer of the predictions, ``'pil'`` or ``'cv2'`` (what mmibs'
+            metric writes with). Defaults to 'pil'.
 
     Returns:
         dict: ``gt_json``, ``gt_folder``, ``pred_json``, ``pred_folder``.
     """
+    if pred_writer not in ('pil', 'cv2'):
+        raise ValueError(f"pred_writer must be 'pil' or 'cv2', got {pred_writer!r}")
     rng = np.random.default_rng(seed)
     paths = dict(
         gt_json=osp.join(root, 'gt.json'),
@@ -208,7 +184,7 @@ def write_panoptic_pairs(root: str,
     os.makedirs(paths['pred_folder'], exist_ok=True)
     images, gt_anns, pred_anns = [], [], []
     for k in range(num_images):
-        image_id = f'city_{k:06d}_000019'
+        image_id = f'{city}_{k:06d}_000019'
         gt, gt_segments, pred, pred_segments = make_panoptic_pair(
             height, width, rng, categories, num_things, distinct_crowd_ids=bool(id_offset))
         if id_offset:
@@ -216,14 +192,16 @@ def write_panoptic_pairs(root: str,
             for seg in gt_segments:
                 seg['id'] += id_offset
         gt_file, pred_file = f'{image_id}_gtFine_panoptic.png', f'{image_id}.png'
-        _write_png(osp.join(paths['gt_folder'], gt_file), gt)
-        _write_png(osp.join(paths['pred_folder'], pred_file), pred)
+        write_image(id2rgb(gt), osp.join(paths['gt_folder'], gt_file))
+        if pred_writer == 'pil':
+            write_image(id2rgb(pred), osp.join(paths['pred_folder'], pred_file))
+        else:
+            cv2.imwrite(osp.join(paths['pred_folder'], pred_file), id2rgb(pred)[..., ::-1])
         images.append(
             dict(id=image_id, file_name=f'{image_id}_leftImg8bit.png', height=height, width=width))
         gt_anns.append(dict(image_id=image_id, file_name=gt_file, segments_info=gt_segments))
         pred_anns.append(dict(image_id=image_id, file_name=pred_file, segments_info=pred_segments))
-    with open(paths['gt_json'], 'w') as f:
-        json.dump(dict(images=images, annotations=gt_anns, categories=list(categories)), f)
-    with open(paths['pred_json'], 'w') as f:
-        json.dump(dict(annotations=pred_anns), f)
+    dump_json(
+        dict(images=images, annotations=gt_anns, categories=list(categories)), paths['gt_json'])
+    dump_json(dict(annotations=pred_anns), paths['pred_json'])
     return paths

@@ -2,10 +2,11 @@
 """Multi-process scaling of IBS training, and the IBS loss's peak memory as embeddings grow.
 
 1. **Scaling.** For each process count in ``--procs`` (default 1 and 2) the script spawns that
-   many CPU processes joined by a gloo process group, each training the tiny Panoptic FCN with
-   IBS (``mmibs.testing.tiny_panoptic_fcn_cfg``, ResNet-18 with 16 base channels) wrapped in
-   MMEngine's ``MMDistributedDataParallel`` on its own synthetic batch of ``--batch`` images
-   (same per-process batch for every process count, i.e. weak scaling). After ``--warmup``
+   many CPU processes joined by a gloo process group, each training the demo's tiny Panoptic FCN
+   with IBS (``configs/`` of this project: ResNet-18 with 16 base channels, 64-wide heads; IBS
+   with the ``pair`` partner) wrapped in MMEngine's ``MMDistributedDataParallel`` on its own batch
+   of ``--batch`` synthetic street scenes (same per-process batch size for every process count,
+   i.e. weak scaling). After ``--warmup``
    iterations, ``--iters`` iterations are timed between two barriers; samples per second =
    processes x batch x iters / seconds. The scaling ratio is samples/s with the most processes
    over samples/s with one; ideal is the process count. Every process uses ``--threads`` torch
@@ -15,35 +16,41 @@
    stride-4 mask features, once with ``IBSLoss`` (blocks of at most ``--max-chunk-elements``
    logits, its custom autograd function keeping no logits for backward) and once naively (plain
    autograd on the full (N, H, W) product, which keeps the logits and the focal intermediates).
-   Each setting runs alone in a fresh subprocess; its peak resident set size (Linux ``VmHWM``
-   after resetting it with ``/proc/self/clear_refs``) minus the RSS before the loss is the
-   loss's working memory. ``tracemalloc`` does not see torch's allocations. Both
+   Each setting runs alone in a fresh subprocess; its peak resident set size (``common.py``)
+   minus the RSS before the loss is the loss's working memory. Both
    implementations must give the same loss value (checked for every N, else the script fails).
 
 Examples::
 
-    python tools/analysis_tools/benchmark_scaling.py
-    python tools/analysis_tools/benchmark_scaling.py --procs 1 2 --iters 10 --no-memory
-    python tools/analysis_tools/benchmark_scaling.py --no-scaling --embeddings 10 100 1000 3000
+    python -m projects.toy_cityscapes.benchmarks.benchmark_scaling
+    python -m projects.toy_cityscapes.benchmarks.benchmark_scaling --procs 1 2 --iters 10 \\
+        --no-memory
+    python -m projects.toy_cityscapes.benchmarks.benchmark_scaling --no-scaling \\
+        --embeddings 10 100 1000 3000
 """
 import argparse
-import gc
 import json
 import os
 import os.path as osp
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import mmibs  # noqa: F401  (registers mmibs modules)
-from mmibs.models.losses import IBSLoss, focal_loss_to_zero
+from mmibs.models.losses import IBSLoss
+from ..runs import CONFIG_DIR, REPO
+from ..synthetic.packed import packed_scenes
+from .common import naive_ibs, proc_status_mb, reset_peak_rss, run_child
+
+#: The trained model: the demo's Panoptic FCN with IBS.
+MODEL_CONFIG = osp.join(REPO, CONFIG_DIR,
+                        'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256-ibs.py')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -66,11 +73,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=5, help='timed iterations (default: 5)')
     parser.add_argument(
         '--threads', type=int, default=1, help='torch threads per process (default: 1)')
-    parser.add_argument(
-        '--partner-scope',
-        choices=['process', 'global'],
-        default='process',
-        help="IBSLoss partner_scope of the trained model (default: process)")
     parser.add_argument(
         '--embeddings',
         type=int,
@@ -114,15 +116,8 @@ def _free_port() -> int:
 
 
 def _train_batch(args: argparse.Namespace, rank: int) -> dict:
-    """``args.batch`` synthetic images (pairs of two_car_scenes), different noise per rank."""
-    from mmibs.testing import two_car_scenes
-    imgs, samples = [], []
-    for k in range(args.batch // 2):
-        pair, pair_samples = two_car_scenes(*args.size)
-        torch.manual_seed(1000 * rank + k)
-        imgs += list((pair + torch.randn_like(pair) * 4).clamp(0, 255))
-        samples += pair_samples
-    return dict(inputs=imgs, data_samples=samples)
+    """``args.batch`` synthetic street scenes of ``args.size``, other scenes on every rank."""
+    return packed_scenes(args.batch, *args.size, seed=rank)
 
 
 def scaling_worker(rank: int, world_size: int, port: int, args: argparse.Namespace,
@@ -132,12 +127,12 @@ def scaling_worker(rank: int, world_size: int, port: int, args: argparse.Namespa
     The process group is started here with the gloo backend and the model is wrapped without
     ``device_ids`` (what DDP needs for a CPU module), so no launcher or runner set-up is involved.
     """
+    from mmengine.config import Config
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import OptimWrapper
     from mmengine.registry import init_default_scope
 
     from mmibs.registry import MODELS
-    from mmibs.testing import tiny_panoptic_fcn_cfg
 
     torch.set_num_threads(args.threads)
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
@@ -145,8 +140,8 @@ def scaling_worker(rank: int, world_size: int, port: int, args: argparse.Namespa
     try:
         init_default_scope('mmdet')
         torch.manual_seed(0)
-        cfg = tiny_panoptic_fcn_cfg(ibs=True)
-        cfg['panoptic_head']['loss_ibs']['partner_scope'] = args.partner_scope
+        cfg = Config.fromfile(MODEL_CONFIG).model
+        cfg.panoptic_head.loss_ibs.partner = 'pair'  # the batch holds pairs (2k, 2k + 1)
         model = MMDistributedDataParallel(module=MODELS.build(cfg))
         wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9))
         data = _train_batch(args, rank)
@@ -185,8 +180,7 @@ def run_scaling(args: argparse.Namespace) -> dict:
             flush=True)
         rates[world_size] = samples_per_second(args, world_size)
     print(f'\nScaling (tiny Panoptic FCN + IBS, {args.batch} images of {args.size[0]}x'
-          f'{args.size[1]} per process, gloo on CPU, {args.threads} thread(s) per process, '
-          f'partner_scope={args.partner_scope})')
+          f'{args.size[1]} per process, gloo on CPU, {args.threads} thread(s) per process)')
     print(f'{"processes":>9}  {"samples/s":>10}  {"per process":>11}')
     for world_size, rate in rates.items():
         print(f'{world_size:>9}  {rate:>10.3f}  {rate / world_size:>11.3f}')
@@ -202,34 +196,6 @@ def run_scaling(args: argparse.Namespace) -> dict:
 
 # ------------------------------------------------------------------------------------------------
 # memory
-def naive_ibs(embeddings: List[torch.Tensor], features: torch.Tensor) -> torch.Tensor:
-    """Plain-autograd IBS ('pair', dense): the whole (N, H, W) product and its focal terms are
-    kept for backward, as in the release."""
-    total = 0
-    for i, emb in enumerate(embeddings):
-        # shape (N, C) x (C, H, W) -> (N, H, W)
-        logits = torch.einsum('nc,chw->nhw', emb, features[i ^ 1])
-        total = total + focal_loss_to_zero(logits).mean(dim=(1, 2)).sum()
-    return total / sum(len(e) for e in embeddings)
-
-
-def _proc_status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM), in MiB."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f'benchmark_scaling: no {field} in /proc/self/status')
-
-
-def _reset_peak_rss() -> float:
-    """Reset the peak RSS to the current RSS (Linux ``clear_refs`` 5); return the RSS, MiB."""
-    gc.collect()
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    return _proc_status_mb('VmRSS')
-
-
 def memory_child(args: argparse.Namespace, spec: str) -> None:
     """In a fresh process: one forward + backward of one variant; print the memory as JSON."""
     variant, num = spec.split(':')
@@ -240,23 +206,18 @@ def memory_child(args: argparse.Namespace, spec: str) -> None:
     embeddings = [(torch.randn(int(num), args.channels, generator=gen) * 0.1).requires_grad_()
                   for _ in range(2)]
     loss_fn = IBSLoss(partner='pair', max_chunk_elements=args.max_chunk_elements)
-    before = _reset_peak_rss()
+    before = reset_peak_rss()
     start = time.perf_counter()
     loss = naive_ibs(embeddings, features) if variant == 'naive' else loss_fn(embeddings, features)
     loss.backward()
     seconds = time.perf_counter() - start
-    peak = _proc_status_mb('VmHWM')
+    peak = proc_status_mb('VmHWM')
     print(json.dumps(dict(loss=float(loss), before_mb=before, peak_mb=peak, seconds=seconds)))
 
 
-def measure(args_argv: Sequence[str], spec: str) -> dict:
-    """Run :func:`memory_child` for ``spec`` in a subprocess and read its JSON line."""
-    cmd = [sys.executable, osp.abspath(__file__), *args_argv, '--child', spec]
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f'benchmark_scaling: memory run {spec!r} failed:\n{out.stderr[-3000:]}')
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def measure(argv: Sequence[str], spec: str) -> dict:
+    """Run :func:`memory_child` for ``spec`` in a fresh one-thread process."""
+    return run_child(__spec__.name, list(argv), spec, env=dict(OMP_NUM_THREADS='1'))
 
 
 def run_memory(args: argparse.Namespace, argv: Sequence[str]) -> dict:

@@ -1,11 +1,15 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Small converted synthetic datasets for tests of models, metrics, configs and the demo.
 
-Each helper generates raw files (:mod:`mmibs.datasets.synthetic`) and runs the real converter on
-them, so what a test reads went through the same path as real data.
+Each helper generates raw files (:mod:`.scenes`) and runs the real converter on them, so what a
+test reads went through the same path as real data.
 """
 import os
 import os.path as osp
+
+from mmibs.datasets.converters import (convert_cityscapes_panoptic,
+                                       convert_mapillary_vistas_panoptic)
+from .scenes import make_synthetic_cityscapes, make_synthetic_vistas
 
 
 def make_converted_cityscapes(root: str,
@@ -26,13 +30,11 @@ def make_converted_cityscapes(root: str,
 
     Returns:
         dict: ``data_root`` (with a trailing '/'), ``manifest`` (see
-        :func:`mmibs.datasets.synthetic.make_synthetic_cityscapes`) and, per split ``train`` /
+        :func:`.scenes.make_synthetic_cityscapes`) and, per split ``train`` /
         ``val``, the dataset arguments ``{split}_ann_file`` and ``{split}_data_prefix``
         (relative to data_root) plus ``{split}_ann_path`` / ``{split}_seg_dir`` (absolute, for
         ``PanopticQualityMetric(ann_file, seg_prefix)``).
     """
-    from mmibs.datasets.converters import convert_cityscapes_panoptic
-    from mmibs.datasets.synthetic import make_synthetic_cityscapes
     root = osp.abspath(root)
     os.makedirs(root, exist_ok=True)
     manifest = make_synthetic_cityscapes(
@@ -62,8 +64,6 @@ def make_converted_vistas(root: str,
         dict: As :func:`make_converted_cityscapes` (splits ``train`` / ``val``), plus
         ``{split}_instance_file`` (relative to data_root) when ``instances``.
     """
-    from mmibs.datasets.converters import convert_mapillary_vistas_panoptic
-    from mmibs.datasets.synthetic import make_synthetic_vistas
     root = osp.abspath(root)
     os.makedirs(root, exist_ok=True)
     manifest = make_synthetic_vistas(root, num_train, num_val, height, width, seed)

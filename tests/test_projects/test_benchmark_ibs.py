@@ -1,41 +1,31 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""tools/analysis_tools/benchmark_ibs.py at toy sizes: its release-style naive IBS equals IBSLoss,
-both variants of the model step build and run, and the tables and ratios come out."""
-import importlib.util
-import os.path as osp
+"""projects/toy_cityscapes/benchmarks/benchmark_ibs.py at toy sizes: its release-style naive IBS
+equals IBSLoss, both variants of the model step build and run, and the tables and ratios come
+out."""
 import re
 
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_ibs.py')
+from projects.toy_cityscapes.benchmarks import benchmark_ibs as tool
+
 TOY = [
     '--size', '64', '128', '--queries', '8', '--channels', '16', '--things', '3', '--warmup', '0',
     '--repeats', '1', '--num-points', '16'
 ]
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_ibs', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_naive_release_style_equals_ibs_loss_dense():
-    tool = load_tool()
     args = tool.parse_args(TOY)
     data = tool.loss_inputs(args)
     assert data['is_thing'].sum(dim=1).tolist() == [3, 3]
-    naive = tool.naive_ibs(data['embed'], data['feats'], data['is_thing'], None)
+    naive = tool.naive_ibs(list(data['embed']), data['feats'], keep=list(data['is_thing']))
     ours = tool.MODELS.build(dict(type='IBSLoss', partner='pair'))(
         [e[m] for e, m in zip(data['embed'], data['is_thing'])], data['feats'])
     torch.testing.assert_close(ours, naive, rtol=1e-5, atol=1e-7)
 
 
 def test_model_step_and_loss_tables(capsys):
-    tool = load_tool()
     tool.main(TOY + ['--depth', '18', '--no-memory', '--threads', '1'])
     out = capsys.readouterr().out
     assert re.search(r'mask2former\+ibs\s+\d+\.\d{3}', out)
@@ -44,13 +34,11 @@ def test_model_step_and_loss_tables(capsys):
 
 
 def test_memory_subprocess_reports_a_peak():
-    tool = load_tool()
     mem = tool.measure_memory(TOY + ['--threads', '1'], 'loss:IBSLoss:dense')
     assert mem['peak_mb'] >= mem['before_mb'] > 0
 
 
 def test_device_defaults_to_cpu_and_cuda_without_cuda_is_a_clear_error(capsys, monkeypatch):
-    tool = load_tool()
     assert tool.parse_args(TOY).device == 'cpu'
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(SystemExit) as exc:
@@ -61,7 +49,6 @@ def test_device_defaults_to_cpu_and_cuda_without_cuda_is_a_clear_error(capsys, m
 
 def test_cuda_timing_waits_for_the_queued_kernels(monkeypatch):
     """On a GPU a step only queues kernels: each timed step must synchronise before and after."""
-    tool = load_tool()
     events = []
     monkeypatch.setattr(torch.cuda, 'synchronize', lambda: events.append('sync'))
     steps = {'a': lambda: events.append('a'), 'b': lambda: events.append('b')}

@@ -11,9 +11,8 @@ Method:
 - **Peak memory.** Each variant runs alone in a fresh subprocess (so allocator caches and the
   other variant do not blur it): it builds the model and the batch, resets the peak, does
   ``--warmup`` + 1 steps and reads the peak. On the CPU the peak is the kernel's peak resident set
-  size (reset with ``/proc/self/clear_refs`` 5 and read as ``VmHWM``, Linux): ``tracemalloc``
-  does not see torch's allocations, and the torch profiler reports allocations per op, not the
-  resident peak. On a GPU (``--device cuda``) it is ``torch.cuda.max_memory_allocated`` after
+  size (``common.py``; the torch profiler reports allocations per op, not the resident peak).
+  On a GPU (``--device cuda``) it is ``torch.cuda.max_memory_allocated`` after
   ``torch.cuda.reset_peak_memory_stats``, the memory the tensors need (the caching allocator may
   reserve more). Two ratios are printed: of the whole peak during the steps (on the CPU: imports,
   weights, optimizer state, batch and activations; on the GPU: the tensors on the device) and of
@@ -24,49 +23,60 @@ Method:
 The model is mmdet's ``mask2former_r50_8xb2-lsj-50e_coco-panoptic.py`` set to Cityscapes' 8 thing
 and 11 stuff classes, without pretrained weights; the IBS variant swaps in
 ``Mask2FormerIBSHead`` with the Cityscapes release's IBS (pair partner, 12544 points, weight 50).
-The batch is synthetic: stuff bands and ``--things`` rectangles per image.
+The batch holds the synthetic street scenes of the demo (``synthetic.packed``); the loss-alone case
+draws random embeddings, ``--things`` of them per image matched.
 
 Examples::
 
     # the issue's setting (slow on a CPU: ~1 min per step)
-    python tools/analysis_tools/benchmark_ibs.py
+    python -m projects.toy_cityscapes.benchmarks.benchmark_ibs
     # a quick run
-    python tools/analysis_tools/benchmark_ibs.py --size 128 256 --depth 18 --repeats 1 \\
-        --warmup 1 --num-points 1024
+    python -m projects.toy_cityscapes.benchmarks.benchmark_ibs --size 128 256 --depth 18 \\
+        --repeats 1 --warmup 1 --num-points 1024
     # the IBS overhead on a GPU (needs a CUDA build of torch and of mmcv's ops)
-    python tools/analysis_tools/benchmark_ibs.py --device cuda --repeats 10 --warmup 3
+    python -m projects.toy_cityscapes.benchmarks.benchmark_ibs --device cuda --repeats 10 \\
+        --warmup 3
 """
 import argparse
 import gc
 import json
 import os.path as osp
 import statistics
-import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import mmdet
-import numpy as np
 import torch
-from mmcv.ops import point_sample
-from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
-from mmdet.models.utils import get_uncertain_point_coords_with_randomness
-from mmdet.structures import DetDataSample
-from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData, PixelData
 
 import mmibs  # noqa: F401  (registers Mask2FormerIBSHead and IBSLoss)
+from mmibs.datasets.cityscapes_panoptic import CITYSCAPES_STUFF_CLASSES, CITYSCAPES_THING_CLASSES
 from mmibs.registry import MODELS
+from ..synthetic.packed import packed_scenes
+from .common import naive_ibs, proc_status_mb, reset_peak_rss, run_child
 
 MMDET_CONFIG = 'mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py'
-NUM_THINGS, NUM_STUFF = 8, 11  # Cityscapes
+NUM_THINGS, NUM_STUFF = len(CITYSCAPES_THING_CLASSES), len(CITYSCAPES_STUFF_CLASSES)
 MODEL_VARIANTS = ('mask2former', 'mask2former+ibs')
 LOSS_VARIANTS = ('naive', 'IBSLoss')
+
+
+#: Integer options: name -> (default, help).
+INT_OPTIONS = {
+    'batch': (2, 'images per step'),
+    'things': (10, 'matched thing embeddings per image of the loss-alone case'),
+    'depth': (50, 'ResNet depth of the backbone'),
+    'num-points': (12544, 'points per mask of the mask loss and of IBS'),
+    'queries': (100, 'queries of the loss-alone case'),
+    'channels': (256, 'mask-embedding channels of the loss-alone case'),
+    'warmup': (1, 'warm-up steps each'),
+    'repeats': (3, 'timed steps per variant'),
+    'seed': (0, 'seed'),
+}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -78,33 +88,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='benchmark the Mask2Former step, the loss alone, or both (default: all)')
     parser.add_argument(
         '--size', type=int, nargs=2, default=[512, 1024], help='image H W (default: 512 1024)')
-    parser.add_argument('--batch', type=int, default=2, help='images per step (default: 2)')
-    parser.add_argument(
-        '--things', type=int, default=10, help='thing instances per image (default: 10)')
-    parser.add_argument(
-        '--depth', type=int, default=50, help='ResNet depth of the backbone (default: 50)')
-    parser.add_argument(
-        '--num-points',
-        type=int,
-        default=12544,
-        help='points per mask of the mask loss and of IBS (default: 12544)')
+    for name, (default, text) in INT_OPTIONS.items():
+        parser.add_argument(
+            f'--{name}', type=int, default=default, help=f'{text} (default: {default})')
     parser.add_argument(
         '--ibs-weight', type=float, default=50.0, help='IBS loss weight (default: 50)')
-    parser.add_argument(
-        '--queries', type=int, default=100, help='queries of the loss-alone case (default: 100)')
-    parser.add_argument(
-        '--channels',
-        type=int,
-        default=256,
-        help='mask-embedding channels of the loss-alone case (default: 256)')
-    parser.add_argument('--warmup', type=int, default=1, help='warm-up steps each (default: 1)')
-    parser.add_argument(
-        '--repeats', type=int, default=3, help='timed steps per variant (default: 3)')
     parser.add_argument(
         '--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument(
         '--no-memory', action='store_true', help='skip the peak-memory subprocesses')
-    parser.add_argument('--seed', type=int, default=0, help='seed (default: 0)')
     parser.add_argument(
         '--device',
         choices=['cpu', 'cuda'],
@@ -164,36 +156,8 @@ def build_model(args: argparse.Namespace, with_ibs: bool) -> torch.nn.Module:
 
 
 def synthetic_batch(args: argparse.Namespace) -> dict:
-    """A batch as the data loader gives it: uint8 images and packed samples with stuff bands and
-    ``--things`` rectangles (classes 0..7 things, 8..18 stuff) per image."""
-    height, width = args.size
-    rng = np.random.default_rng(args.seed)
-    inputs, samples = [], []
-    for _ in range(args.batch):
-        sem = np.zeros((height, width), dtype=np.int64)
-        edges = np.sort(rng.choice(np.arange(1, height), 3, replace=False))
-        for top, bottom in zip([0, *edges], [*edges, height]):
-            sem[top:bottom] = rng.integers(NUM_THINGS, NUM_THINGS + NUM_STUFF)
-        masks = np.zeros((args.things, height, width), dtype=np.uint8)
-        labels, boxes = rng.integers(0, NUM_THINGS, args.things), []
-        for k in range(args.things):
-            h, w = rng.integers(height // 16, height // 3), rng.integers(width // 32, width // 5)
-            y, x = rng.integers(0, height - h), rng.integers(0, width - w)
-            masks[:k, y:y + h, x:x + w] = 0  # later things occlude earlier ones
-            masks[k, y:y + h, x:x + w] = 1
-            sem[y:y + h, x:x + w] = labels[k]
-            boxes.append([x, y, x + w, y + h])
-        sample = DetDataSample(
-            metainfo=dict(
-                img_shape=(height, width), ori_shape=(height, width), scale_factor=(1.0, 1.0)))
-        sample.gt_instances = InstanceData(
-            labels=torch.from_numpy(labels),
-            masks=BitmapMasks(masks, height, width),
-            bboxes=torch.tensor(boxes, dtype=torch.float32))
-        sample.gt_sem_seg = PixelData(sem_seg=torch.from_numpy(sem)[None])
-        samples.append(sample)
-        inputs.append(torch.from_numpy(rng.integers(0, 256, (3, height, width), dtype=np.uint8)))
-    return dict(inputs=inputs, data_samples=samples)
+    """A batch as the data loader gives it: ``--batch`` synthetic street scenes of ``--size``."""
+    return packed_scenes(args.batch, *args.size, seed=args.seed)
 
 
 def model_step_fn(args: argparse.Namespace, with_ibs: bool) -> Callable[[], None]:
@@ -226,25 +190,6 @@ def loss_inputs(args: argparse.Namespace) -> dict:
     return dict(embed=embed.requires_grad_(), feats=feats.requires_grad_(), is_thing=is_thing)
 
 
-def naive_ibs(embed: torch.Tensor, feats: torch.Tensor, is_thing: torch.Tensor,
-              num_points: Optional[int]) -> torch.Tensor:
-    """The release's way: IBS logits for all Q queries of every image against its pair partner,
-    then the matched things, point sampling (or all pixels) and mmdet's focal loss."""
-    partner = [i ^ 1 for i in range(embed.shape[0])]
-    # shape (B, Q, C) x (B, C, H, W) -> (B, Q, H, W)
-    logits = torch.einsum('bqc,bchw->bqhw', embed, feats[partner])[is_thing]
-    if num_points is not None:
-        with torch.no_grad():
-            coords = get_uncertain_point_coords_with_randomness(logits[:, None], None, num_points,
-                                                                3.0, 0.75)
-        # shape (N, 1, H, W) -> (N, P)
-        logits = point_sample(logits[:, None], coords).squeeze(1)
-    else:
-        logits = logits.flatten(1)  # shape (N, H, W) -> (N, H*W)
-    loss = py_sigmoid_focal_loss(logits, torch.zeros_like(logits), reduction='none')
-    return loss.mean(dim=1).sum() / max(int(is_thing.sum()), 1)
-
-
 def loss_step_fn(args: argparse.Namespace, variant: str,
                  num_points: Optional[int]) -> Callable[[], None]:
     """Forward and backward of one IBS evaluation (one decoder layer's worth)."""
@@ -255,8 +200,8 @@ def loss_step_fn(args: argparse.Namespace, variant: str,
         torch.manual_seed(args.seed)
         embed, feats = data['embed'], data['feats']
         embed.grad = feats.grad = None
-        if variant == 'naive':
-            loss = naive_ibs(embed, feats, data['is_thing'], num_points)
+        if variant == 'naive':  # the release's: logits of all queries, then the matched things
+            loss = naive_ibs(list(embed), feats, num_points, keep=list(data['is_thing']))
         else:
             loss = ibs([e[m] for e, m in zip(embed, data['is_thing'])], feats)
         loss.backward()
@@ -303,24 +248,6 @@ def _progress(message: str) -> None:
     print(f'  [benchmark_ibs] {message}', file=sys.stderr, flush=True)
 
 
-def _proc_status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM), in MiB."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f'benchmark_ibs: no {field} in /proc/self/status')
-
-
-def reset_peak_rss() -> float:
-    """Reset the peak resident set size to the current one (Linux ``clear_refs`` 5) so that the
-    peak of the steps is not hidden by a higher transient while building; return the RSS, MiB."""
-    gc.collect()
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    return _proc_status_mb('VmRSS')
-
-
 def reset_peak_cuda() -> float:
     """Reset the peak of CUDA memory allocated by tensors; return what is allocated now, MiB."""
     gc.collect()
@@ -345,17 +272,13 @@ def child_memory(args: argparse.Namespace, spec: str) -> None:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = _proc_status_mb('VmHWM')
+        peak = proc_status_mb('VmHWM')
     print(json.dumps(dict(before_mb=before, peak_mb=peak)))
 
 
 def measure_memory(argv: Sequence[str], spec: str) -> dict:
-    """Run :func:`child_memory` for ``spec`` in a subprocess and read its JSON line."""
-    cmd = [sys.executable, osp.abspath(__file__), *argv, '--child', spec]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f'benchmark_ibs: memory run {spec!r} failed:\n{out.stderr[-3000:]}')
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Run :func:`child_memory` for ``spec`` in a fresh process; its memory in use and peak."""
+    return run_child(__spec__.name, list(argv), spec)
 
 
 def report(title: str, base: str, other: str, times: Dict[str, List[float]],

@@ -7,14 +7,15 @@ things' sqrt(box area); for every target scale s of the config, how often Resize
 ratio s / sqrt(box area) is clamped by side_min (raised) or side_max / overall_max (lowered), and
 the sqrt(area) the segment actually gets; the share of thing draws resized below 1.0; and the
 share of pairs whose two crops come from one image (the IBS partner then holds the very instances
-IBS pushes to empty: ``distinct_images`` in the config avoids it). With
-``--compare-scale K`` the same is computed for the images and all sizes multiplied by K (e.g. the
-demo's quarter-resolution scenes at Cityscapes resolution with the released values: K=4).
+IBS pushes to empty; README.md of this project). With ``--compare-scale K`` the same is computed
+for the images and all sizes multiplied by K (e.g. the demo's quarter-resolution scenes at
+Cityscapes resolution with the released values: K=4).
 
 Example::
 
-    python tools/analysis_tools/crop_sampling_scales.py \\
-        configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-cropsamp-128x256-ibs.py \\
+    CONFIGS=projects/toy_cityscapes/configs
+    python -m projects.toy_cityscapes.crop_sampling_scales \\
+        $CONFIGS/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-cropsamp-128x256-ibs.py \\
         demo_out/data/cityscapes/ --compare-scale 4
 """
 import argparse
@@ -75,12 +76,12 @@ def report_same_image(ds, drawn) -> None:
     for i in drawn:
         label = ds.labels[i]
         first = ds._draw_crop_info(label, 1.0)['crop_sampling']
-        second = ds._draw_crop_info(label, 1.0, [first['data_idx']])['crop_sampling']
+        second = ds._draw_crop_info(label, 1.0)['crop_sampling']
         one_image = first['data_idx'] == second['data_idx']
         same += one_image
         same_segment += one_image and first['segment_id'] == second['segment_id']
     expected = np.mean([1 / len(ds.images_per_label[label]) for label in ds.labels])
-    print(f'pairs with both crops from one image (distinct_images={ds.distinct_images}): '
+    print(f'pairs with both crops from one image: '
           f'{100 * same / len(drawn):.1f}% (the same segment: {100 * same_segment / len(drawn):.1f}'
           f'%; independent draws give mean 1/images-per-category = {100 * expected:.1f}%)')
 

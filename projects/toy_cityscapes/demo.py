@@ -3,67 +3,46 @@
 cores (9.7 minutes on 2 idle cores of the machine timed in the README).
 
 1. write a synthetic dataset in the raw Cityscapes layout (touching same-class instances, stuff,
-   crowd and void; tools/dataset_converters/make_synthetic.py),
+   crowd and void; make_synthetic.py of this project),
 2. convert it with the real converter (tools/dataset_converters/cityscapes_panoptic.py),
-3. train Panoptic FCN three times from scratch on a small ResNet-18 (configs/demo/): crop-based
-   without IBS (the paper's baseline), with IBS (random partner: what IBS itself does), and with
-   IBS + crop sampling (the released recipe), two at a time with one thread each, so that with the
-   default options the runs are those of tools/analysis_tools/ibs_study.py's Panoptic FCN seed 0,
+3. train Panoptic FCN three times from scratch on a small ResNet-18 (this project's configs/):
+   crop-based without IBS (the paper's baseline), with IBS (random partner: what IBS itself does),
+   and with IBS + crop sampling (the released recipe), two at a time with one thread each
+   (runs.py), so that with the default options the runs are those of the study's (ibs_study.py)
+   Panoptic FCN seed 0,
 4. evaluate each with the full metric set (PQ/SQ/RQ, Acc_th/Prec_th, mIoU; tools/test.py),
 5. print a comparison table, and the differences to the baseline next to the study's over 3
-   seeds (docs/results/ibs_study.json: is a difference beyond the seed spread?), and
+   seeds (results/ibs_study.json: is a difference beyond the seed spread?), and
 6. draw the confusion figures (tools/analysis_tools/visualize_confusion.py).
 
 Every step runs the same command-line tools a user runs, in subprocesses, so the demo exercises
 the real path. The outputs are listed at the end; ``OUT/summary.md`` holds the table.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from .runs import (CONFIG_DIR, RESULTS_DIR, confusion_figures, default_jobs, make_dataset,
+                   schedule_options, threads_per_job, train_and_test)
+
 # baseline: plain crops; ibs: + the IBS loss (random partner), what IBS itself does; ibs+cropsamp:
 # the released recipe, IBS between the two crops of crop-sampled pairs.
 DEMO_CONFIGS = {
-    'baseline':
-    'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256.py',
-    'ibs':
-    'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256-ibs.py',
-    'ibs+cropsamp':
-    'configs/demo/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-cropsamp-128x256-ibs.py',
+    name: osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-' + suffix)
+    for name, suffix in (('baseline', 'crop-128x256.py'), ('ibs', 'crop-128x256-ibs.py'),
+                         ('ibs+cropsamp', 'cropsamp-128x256-ibs.py'))
 }
 # configs whose training set is wrapped by CropSamplingDataset (train_dataloader.dataset.dataset)
 CROP_SAMPLING = ('ibs+cropsamp', )
 TABLE_KEYS = ('PQ', 'SQ', 'RQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th', 'mIoU')
-# The measured study (tools/analysis_tools/ibs_study.py, 3 seeds) that the demo's one-seed
-# differences are read against; the demo's runs are its Panoptic FCN seed 0 when the settings match.
-STUDY_FILE = osp.join(REPO, 'docs', 'results', 'ibs_study.json')
+# The measured study (ibs_study.py, 3 seeds) that the demo's one-seed differences are read
+# against; the demo's runs are its Panoptic FCN seed 0 when the settings match.
+STUDY_FILE = osp.join(RESULTS_DIR, 'ibs_study.json')
 STUDY_MODEL = {'baseline': 'baseline', 'ibs': 'ibs', 'ibs+cropsamp': 'cropsamp+ibs'}
 STUDY_KEYS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_jobs() -> int:
-    return 2 if cpu_cores() >= 2 else 1
-
-
-def threads_per_job(jobs: int):
-    """OMP_NUM_THREADS of each run: the cores shared out, unless the user set it (None)."""
-    if jobs == 1 or 'OMP_NUM_THREADS' in os.environ:
-        return None
-    return max(1, cpu_cores() // jobs)
 
 
 def parse_args():
@@ -81,7 +60,7 @@ def parse_args():
     parser.add_argument('--jobs', type=int, default=default_jobs(),
                         help='models trained at the same time, each with OMP_NUM_THREADS = CPU '
                         'cores / jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more '
-                        'cores, as tools/analysis_tools/ibs_study.py, so the runs are the study\'s)')
+                        'cores, as the study, so the runs are the study\'s)')
     parser.add_argument('--models', nargs='+', default=list(DEMO_CONFIGS),
                         choices=list(DEMO_CONFIGS), help='which models to train')
     args = parser.parse_args()
@@ -92,61 +71,6 @@ def parse_args():
 
 def banner(step: str) -> None:
     print(f'\n{"=" * 100}\n[demo] {step}\n{"=" * 100}', flush=True)
-
-
-def run(cmd: list, log_file: str = None, prefix: str = '', threads: int = None) -> None:
-    """Run a tool, streaming its output (and teeing it to ``log_file``); fail loudly.
-
-    ``prefix`` starts every streamed line (runs side by side); ``threads`` sets the tool's
-    OMP_NUM_THREADS (None: inherited).
-    """
-    print(f'{prefix}[demo] $ ' + ' '.join(cmd), flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    if threads is not None:
-        env['OMP_NUM_THREADS'] = str(threads)
-    with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as proc:
-        log = open(log_file, 'w') if log_file else None
-        for line in proc.stdout:
-            sys.stdout.write(prefix + line)
-            if log:
-                log.write(line)
-        if log:
-            log.close()
-    if proc.returncode != 0:
-        raise SystemExit(f'[demo] step failed ({proc.returncode}): {" ".join(cmd)}'
-                         + (f'\n[demo] log: {log_file}' if log_file else ''))
-
-
-def data_options(data_root: str, nested_train: bool) -> list:
-    """--cfg-options pointing a demo config at ``data_root``."""
-    train_key = 'train_dataloader.dataset.dataset' if nested_train else 'train_dataloader.dataset'
-    ann = osp.join(data_root, 'annotations')
-    return [
-        f'{train_key}.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        f'val_evaluator.ann_file={ann}/cityscapes_panoptic_val.json',
-        f'val_evaluator.seg_prefix={ann}/cityscapes_panoptic_val/',
-        f'test_evaluator.ann_file={ann}/cityscapes_panoptic_val.json',
-        f'test_evaluator.seg_prefix={ann}/cityscapes_panoptic_val/'
-    ]
-
-
-def schedule_options(iters: int) -> list:
-    return [
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-        f'default_hooks.checkpoint.interval={iters}',
-        f'param_scheduler.1.end={iters + 1}'  # one past the last iteration, as the config
-    ]
-
-
-def read_metrics(test_dir: str) -> dict:
-    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
-    if not files:
-        raise SystemExit(f'[demo] no metrics json under {test_dir}')
-    with open(files[-1]) as f:
-        metrics = json.load(f)
-    return {k.split('/')[-1]: v for k, v in metrics.items() if k.startswith('panoptic/')}
 
 
 def format_table(results: dict, train_time: dict) -> str:
@@ -160,7 +84,8 @@ def format_table(results: dict, train_time: dict) -> str:
 
 
 def study_settings_match(study: dict, args) -> bool:
-    """Whether this demo's runs are the study's Panoptic FCN runs of seed 0 (same data, schedule)."""
+    """Whether this demo's runs are the study's Panoptic FCN runs of seed 0 (same data and
+    schedule)."""
     return (study.get('iters', {}).get('panoptic_fcn') == args.iters
             and study.get('num_train') == args.num_train and study.get('num_val') == args.num_val
             and study.get('size') == [args.height, args.width]
@@ -180,7 +105,7 @@ def format_study_comparison(results: dict, study: dict, args) -> str:
     match = study_settings_match(study, args)
     lines = [
         f'Differences to the baseline, this run vs the study ({len(seeds)} seeds {seeds}, '
-        f'tools/analysis_tools/ibs_study.py, docs/results/): this run ; study mean ± 95% '
+        f'projects/toy_cityscapes/results/): this run ; study mean ± 95% '
         'interval; * beyond the seed spread, ~ within it.',
         ('This demo used the study\'s data, configs, iterations and seed 0 (its runs are the '
          'study\'s when each uses one thread, as with the default --jobs 2 on 2 cores).' if match
@@ -218,46 +143,35 @@ def main():
     out = osp.abspath(args.out)
     data_root = osp.join(out, 'data', 'cityscapes') + '/'
     os.makedirs(out, exist_ok=True)
-    py = sys.executable
     t_start = time.time()
 
     banner(f'1/6 synthetic Cityscapes-layout data ({args.num_train} train + {args.num_val} val '
-           f'images, {args.height}x{args.width}) -> {data_root}')
-    run([py, 'tools/dataset_converters/make_synthetic.py', '--layout', 'cityscapes', '--out',
-         data_root, '--num-train', str(args.num_train), '--num-val', str(args.num_val),
-         '--height', str(args.height), '--width', str(args.width), '--seed', str(args.seed)])
-
-    banner('2/6 conversion with the Cityscapes panoptic converter (cityscapesscripts + fixes)')
-    run([py, 'tools/dataset_converters/cityscapes_panoptic.py', data_root])
+           f'images, {args.height}x{args.width}) -> {data_root}; 2/6 conversion with the '
+           'Cityscapes panoptic converter (cityscapesscripts + fixes)')
+    make_dataset(data_root, args.num_train, args.num_val, args.height, args.width, args.seed)
 
     results, train_time, checkpoints = {}, {}, {}
     threads = threads_per_job(args.jobs)
 
-    def train_and_test(name):
-        config = DEMO_CONFIGS[name]
-        work_dir = osp.join(out, 'work_dirs', name)
-        nested = name in CROP_SAMPLING
-        opts = data_options(data_root, nested_train=nested) + schedule_options(args.iters)
-        prefix = f'[{name}] ' if args.jobs > 1 else ''
-        t0 = time.time()
-        run([py, 'tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *opts],
-            log_file=osp.join(out, f'train_{name}.log'), prefix=prefix, threads=threads)
-        train_time[name] = time.time() - t0
-        checkpoints[name] = osp.join(work_dir, f'iter_{args.iters}.pth')
-        print(f'{prefix}[demo] evaluating "{name}" on the validation images: '
-              f'{checkpoints[name]}', flush=True)
-        test_dir = osp.join(out, 'test', name)
-        run([py, 'tools/test.py', config, checkpoints[name], '--work-dir', test_dir,
-             '--cfg-options', *data_options(data_root, nested_train=nested)],
-            log_file=osp.join(out, f'test_{name}.log'), prefix=prefix, threads=threads)
-        results[name] = read_metrics(test_dir)
+    def train_one(name):
+        results[name], checkpoints[name], train_time[name] = train_and_test(
+            DEMO_CONFIGS[name],
+            args.iters,
+            data_root,
+            nested_train=name in CROP_SAMPLING,
+            train_dir=osp.join(out, 'work_dirs', name),
+            test_dir=osp.join(out, 'test', name),
+            train_options=schedule_options(args.iters),
+            logs=(osp.join(out, f'train_{name}.log'), osp.join(out, f'test_{name}.log')),
+            threads=threads,
+            prefix=f'[{name}] ' if args.jobs > 1 else '')
 
     banner(f'3-4/6 training ({args.iters} iterations) and evaluating {", ".join(args.models)}, '
            f'{args.jobs} at a time' + (f' with OMP_NUM_THREADS={threads} each' if threads else '')
            + ': ' + ', '.join(DEMO_CONFIGS[n] for n in args.models))
     # the runs are independent processes; the threads here only wait for them
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for future in [pool.submit(train_and_test, name) for name in args.models]:
+        for future in [pool.submit(train_one, name) for name in args.models]:
             future.result()
     results = {n: results[n] for n in args.models}  # the table in the models' order
     checkpoints = {n: checkpoints[n] for n in args.models}
@@ -272,11 +186,8 @@ def main():
     banner('6/6 confusion figures')
     fig_dir = osp.join(out, 'figures')
     names = list(checkpoints)
-    run([py, 'tools/analysis_tools/visualize_confusion.py',
-         *[checkpoints[n] for n in names], '--configs', *[DEMO_CONFIGS[n] for n in names],
-         '--names', *names, '--dataset-split', 'val', '--out-dir', fig_dir, '--max-images', '3',
-         '--max-instances', '3', '--cfg-options',
-         *[o for o in data_options(data_root, nested_train=False) if not o.startswith('train')]])
+    confusion_figures([checkpoints[n] for n in names], [DEMO_CONFIGS[n] for n in names], names,
+                      data_root, fig_dir, max_images=3)
 
     summary = osp.join(out, 'summary.md')
     with open(summary, 'w') as f:

@@ -28,49 +28,44 @@ The manifest lists, per image, every segment as the generator drew it (category 
 flag, crowd flag, area and box measured on the final maps, after occlusion), so tests can compare a
 converter's output with an independent record. Shorthand: H, W image height and width.
 """
-import os
 import os.path as osp
 from typing import Dict, List, Tuple
 
 import numpy as np
-from mmengine.fileio import dump
+from cityscapesscripts.helpers.labels import id2label, name2label
 from mmengine.utils import track_iter_progress
-from PIL import Image
 
+from mmibs.datasets.utils import load_json
 from mmibs.utils.panoptic_ids import id2rgb
-from .utils import load_json
+from .primitives import bbox_xywh, dump_json, ellipse, rect, write_image
 
-#: Abstract scene classes -> (is_thing, Cityscapes labelId, Vistas v1.2 category id). ``None`` in a
-#: dataset column means void there (Vistas has no 'void' category: panoptic id 0).
+#: The classes a scene draws -> their Mapillary Vistas v1.2 category id (``None``: void there;
+#: Vistas has no 'void' category, panoptic id 0). Names are Cityscapes', whose labelIds, thing
+#: flags and colours the scenes use (``cityscapesscripts.helpers.labels``).
+_VISTAS_IDS = {
+    'unlabeled': None,
+    'ego vehicle': 65,  # Cityscapes: void; Vistas v1.2: stuff 'Ego Vehicle'
+    'road': 14,
+    'sidewalk': 16,
+    'building': 18,
+    'vegetation': 31,
+    'sky': 28,
+    'person': 20,
+    'car': 56,
+    'truck': 62,
+    'bicycle': 53,
+}
+#: Scene class -> (is_thing, Cityscapes labelId, Vistas v1.2 category id).
 SCENE_CLASSES = {
-    'unlabeled': (False, 0, None),
-    'ego vehicle': (False, 1, 65),  # Cityscapes: void; Vistas v1.2: stuff 'Ego Vehicle'
-    'road': (False, 7, 14),
-    'sidewalk': (False, 8, 16),
-    'building': (False, 11, 18),
-    'vegetation': (False, 21, 31),
-    'sky': (False, 23, 28),
-    'person': (True, 24, 20),
-    'car': (True, 26, 56),
-    'truck': (True, 27, 62),
-    'bicycle': (True, 33, 53),
+    name: (name2label[name].hasInstances, name2label[name].id, vistas_id)
+    for name, vistas_id in _VISTAS_IDS.items()
 }
 #: Cityscapes labelIds that cityscapesscripts' panoptic conversion drops (ignoreInEval).
-CITYSCAPES_VOID_IDS = (0, 1)
+CITYSCAPES_VOID_IDS = tuple(name2label[n].id for n in SCENE_CLASSES if name2label[n].ignoreInEval)
 
-_BASE_COLOURS = {  # RGB, roughly the datasets' palettes so images look like street scenes
-    'unlabeled': (20, 20, 20),
-    'ego vehicle': (90, 20, 20),
-    'road': (128, 64, 128),
-    'sidewalk': (244, 35, 232),
-    'building': (70, 70, 70),
-    'vegetation': (107, 142, 35),
-    'sky': (70, 130, 180),
-    'person': (220, 20, 60),
-    'car': (0, 0, 142),
-    'truck': (0, 0, 70),
-    'bicycle': (119, 11, 32)
-}
+# RGB: Cityscapes' palette, with the void classes (black there) lifted so that images show them
+_BASE_COLOURS = {name: name2label[name].color for name in SCENE_CLASSES}
+_BASE_COLOURS.update({'unlabeled': (20, 20, 20), 'ego vehicle': (90, 20, 20)})
 
 
 class _Scene:
@@ -103,17 +98,6 @@ class _Scene:
         return index
 
 
-def _rect(h: int, w: int, y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
-    mask = np.zeros((h, w), dtype=bool)
-    mask[max(int(y0), 0):max(int(y1), 0), max(int(x0), 0):max(int(x1), 0)] = True
-    return mask
-
-
-def _ellipse(h: int, w: int, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
-    ys, xs = np.ogrid[:h, :w]
-    return ((ys - cy) / max(ry, 1.0))**2 + ((xs - cx) / max(rx, 1.0))**2 <= 1.0
-
-
 def draw_scene(rng: np.random.Generator, height: int, width: int) -> _Scene:
     """Draw one street scene; all sizes are fractions of H and W, so any resolution works.
 
@@ -134,24 +118,24 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> _Scene:
     x = 0.0
     while x < w:
         bw = rng.uniform(0.12, 0.3) * w
-        scene.paint(_rect(h, w, rng.uniform(0.05, 0.25) * h, horizon + 2, x, x + bw), 'building')
+        scene.paint(rect(h, w, rng.uniform(0.05, 0.25) * h, horizon + 2, x, x + bw), 'building')
         x += bw + rng.uniform(0.0, 0.06) * w
     for _ in range(int(rng.integers(1, 3))):
         scene.paint(
-            _ellipse(h, w, horizon - rng.uniform(0.0, 0.05) * h,
+            ellipse(h, w, horizon - rng.uniform(0.0, 0.05) * h,
                      rng.uniform(0.1, 0.9) * w,
                      rng.uniform(0.08, 0.14) * h,
                      rng.uniform(0.06, 0.12) * w), 'vegetation')
-    scene.paint(_rect(h, w, horizon, h, 0, w), 'road')
+    scene.paint(rect(h, w, horizon, h, 0, w), 'road')
     side_left = bool(rng.integers(2))
     sw_x0, sw_x1 = (0, 0.3 * w) if side_left else (0.7 * w, w)
-    scene.paint(_rect(h, w, horizon, horizon + 0.22 * h, sw_x0, sw_x1), 'sidewalk')
+    scene.paint(rect(h, w, horizon, horizon + 0.22 * h, sw_x0, sw_x1), 'sidewalk')
 
     # A truck behind the row of cars (partly occluded), with probability 1/2.
     y_base = rng.uniform(0.78, 0.86) * h
     if rng.random() < 0.5:
         tx = rng.uniform(0.3, 0.5) * w
-        scene.paint(_rect(h, w, y_base - 0.42 * h, y_base - 0.06 * h, tx, tx + 0.22 * w), 'truck')
+        scene.paint(rect(h, w, y_base - 0.42 * h, y_base - 0.06 * h, tx, tx + 0.22 * w), 'truck')
     # Several large cars side by side, each touching or overlapping the previous one: the
     # same-class neighbours whose masks crop-based training confuses (docs/method.md).
     num_cars = int(rng.integers(3, 5))
@@ -159,8 +143,8 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> _Scene:
     for _ in range(num_cars):
         cw, ch = rng.uniform(0.13, 0.18) * w, rng.uniform(0.2, 0.26) * h
         yb = y_base + rng.uniform(-0.02, 0.02) * h
-        car = _rect(h, w, yb - 0.6 * ch, yb, x, x + cw)
-        car |= _rect(h, w, yb - ch, yb - 0.55 * ch, x + 0.18 * cw, x + 0.82 * cw)
+        car = rect(h, w, yb - 0.6 * ch, yb, x, x + cw)
+        car |= rect(h, w, yb - ch, yb - 0.55 * ch, x + 0.18 * cw, x + 0.82 * cw)
         scene.paint(car, 'car')
         x += cw * (1.0 - rng.uniform(0.0, 0.12))  # touching (0) or overlapping up to 12 %
     # Two or three persons standing shoulder to shoulder on the sidewalk.
@@ -171,20 +155,20 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> _Scene:
     feet = horizon + rng.uniform(0.15, 0.2) * h
     for _ in range(int(rng.integers(2, 4))):
         pw, ph = rng.uniform(0.025, 0.035) * w, rng.uniform(0.28, 0.34) * h
-        person = _rect(h, w, feet - 0.82 * ph, feet, px, px + pw)
-        person |= _ellipse(h, w, feet - 0.9 * ph, px + pw / 2, 0.09 * ph, 0.45 * pw)
+        person = rect(h, w, feet - 0.82 * ph, feet, px, px + pw)
+        person |= ellipse(h, w, feet - 0.9 * ph, px + pw / 2, 0.09 * ph, 0.45 * pw)
         scene.paint(person, 'person')
         px += pw * 0.95
     # A crowd region: a group of bicycles annotated as one region (no instance ids).
     cx = rng.uniform(0.55, 0.75) * w
     scene.paint(
-        _rect(h, w, horizon + 0.06 * h, horizon + 0.16 * h, cx, cx + 0.1 * w),
+        rect(h, w, horizon + 0.06 * h, horizon + 0.16 * h, cx, cx + 0.1 * w),
         'bicycle',
         crowd=True)
     # Void: an unlabeled patch and the ego vehicle's bonnet at the bottom.
     vx, vy = rng.uniform(0.0, 0.9) * w, rng.uniform(0.0, 0.3) * h
-    scene.paint(_rect(h, w, vy, vy + 0.05 * h, vx, vx + 0.06 * w), 'unlabeled')
-    scene.paint(_ellipse(h, w, 1.08 * h, 0.5 * w, 0.12 * h, 0.6 * w), 'ego vehicle')
+    scene.paint(rect(h, w, vy, vy + 0.05 * h, vx, vx + 0.06 * w), 'unlabeled')
+    scene.paint(ellipse(h, w, 1.08 * h, 0.5 * w, 0.12 * h, 0.6 * w), 'ego vehicle')
     return scene
 
 
@@ -220,20 +204,34 @@ def render_image(rng: np.random.Generator, scene: _Scene) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _bbox_xywh(mask: np.ndarray) -> List[int]:
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    return [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
-
-
-def _present_segments(scene: _Scene) -> List[Tuple[int, dict, np.ndarray]]:
+def present_segments(scene: _Scene) -> List[Tuple[int, dict, np.ndarray]]:
     """The segments with pixels left, with their masks (H, W) bool."""
     counts = np.bincount(scene.seg.ravel(), minlength=len(scene.segments))
     return [(i, s, scene.seg == i) for i, s in enumerate(scene.segments) if counts[i] > 0]
 
 
-def _write_png(array: np.ndarray, path: str) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    Image.fromarray(array).save(path)
+def _segment_record(segment: dict, mask: np.ndarray, seg_id: int, category_id: int) -> dict:
+    """A manifest entry: a drawn segment as measured on the final map (mask (H, W) bool)."""
+    return dict(
+        id=int(seg_id),
+        category_id=category_id,
+        name=segment['cls'],
+        isthing=SCENE_CLASSES[segment['cls']][0],
+        iscrowd=int(segment['iscrowd']),
+        area=int(mask.sum()),
+        bbox=bbox_xywh(mask))
+
+
+def _image_record(image_id: str, file_name: str, height: int, width: int, segments: List[dict],
+                  void_area: int) -> dict:
+    """A manifest entry for one image: its drawn segments and its void pixel count."""
+    return dict(
+        image_id=image_id,
+        file_name=file_name,
+        height=height,
+        width=width,
+        segments=segments,
+        void_area=void_area)
 
 
 def _cityscapes_image(rng: np.random.Generator, out_dir: str, split: str, city: str, seq: int,
@@ -244,7 +242,7 @@ def _cityscapes_image(rng: np.random.Generator, out_dir: str, split: str, city: 
     instance_ids = np.zeros((height, width), dtype=np.uint16)
     next_k: Dict[int, int] = {}
     segments, void_area = [], 0
-    for _, segment, mask in _present_segments(scene):
+    for _, segment, mask in present_segments(scene):
         label_id = SCENE_CLASSES[segment['cls']][1]
         label_ids[mask] = label_id
         if segment['isthing']:  # Cityscapes: instance id = labelId * 1000 + k
@@ -257,41 +255,26 @@ def _cityscapes_image(rng: np.random.Generator, out_dir: str, split: str, city: 
         if label_id in CITYSCAPES_VOID_IDS:
             void_area += int(mask.sum())
             continue
-        segments.append(
-            dict(
-                id=int(seg_id),
-                category_id=label_id,
-                name=segment['cls'],
-                isthing=SCENE_CLASSES[segment['cls']][0],
-                iscrowd=int(segment['iscrowd']),
-                area=int(mask.sum()),
-                bbox=_bbox_xywh(mask)))
+        segments.append(_segment_record(segment, mask, seg_id, label_id))
     gt_dir = osp.join(out_dir, 'gtFine', split, city)
-    _write_png(
+    write_image(
         render_image(rng, scene),
         osp.join(out_dir, 'leftImg8bit', split, city, f'{stem}_leftImg8bit.png'))
-    _write_png(label_ids, osp.join(gt_dir, f'{stem}_gtFine_labelIds.png'))
-    _write_png(instance_ids, osp.join(gt_dir, f'{stem}_gtFine_instanceIds.png'))
+    write_image(label_ids, osp.join(gt_dir, f'{stem}_gtFine_labelIds.png'))
+    write_image(instance_ids, osp.join(gt_dir, f'{stem}_gtFine_instanceIds.png'))
     if write_color:
-        from cityscapesscripts.helpers.labels import id2label
         lut = np.zeros((256, 3), dtype=np.uint8)
         for label_id, label in id2label.items():
             if 0 <= label_id < 256:
                 lut[label_id] = label.color
-        _write_png(lut[label_ids], osp.join(gt_dir, f'{stem}_gtFine_color.png'))
-    return dict(
-        image_id=stem,
-        file_name=f'{city}/{stem}_leftImg8bit.png',
-        height=height,
-        width=width,
-        segments=segments,
-        void_area=void_area)
+        write_image(lut[label_ids], osp.join(gt_dir, f'{stem}_gtFine_color.png'))
+    return _image_record(stem, f'{city}/{stem}_leftImg8bit.png', height, width, segments, void_area)
 
 
 def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, height: int,
                   width: int) -> Tuple[dict, dict, dict]:
     scene = draw_scene(rng, height, width)
-    present = _present_segments(scene)
+    present = present_segments(scene)
     # Vistas segment ids are arbitrary: draw distinct ids that use all three RGB channels.
     ids = rng.choice(2**24 - 1, size=len(present), replace=False) + 1
     pan = np.zeros((height, width), dtype=np.int64)
@@ -302,20 +285,10 @@ def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, 
             void_area += int(mask.sum())
             continue
         pan[mask] = seg_id
-        segments.append(
-            dict(
-                id=int(seg_id),
-                category_id=category_id,
-                name=segment['cls'],
-                isthing=SCENE_CLASSES[segment['cls']][0],
-                iscrowd=int(segment['iscrowd']),
-                area=int(mask.sum()),
-                bbox=_bbox_xywh(mask)))
+        segments.append(_segment_record(segment, mask, seg_id, category_id))
     image = render_image(rng, scene)
-    img_path = osp.join(out_dir, split, 'images', f'{key}.jpg')
-    os.makedirs(osp.dirname(img_path), exist_ok=True)
-    Image.fromarray(image).save(img_path, quality=92)
-    _write_png(id2rgb(pan), osp.join(out_dir, split, 'v1.2', 'panoptic', f'{key}.png'))
+    write_image(image, osp.join(out_dir, split, 'images', f'{key}.jpg'), quality=92)
+    write_image(id2rgb(pan), osp.join(out_dir, split, 'v1.2', 'panoptic', f'{key}.png'))
     image_info = dict(id=key, file_name=f'{key}.jpg', height=height, width=width)
     annotation = dict(
         image_id=key,
@@ -324,14 +297,8 @@ def _vistas_image(rng: np.random.Generator, out_dir: str, split: str, key: str, 
             k: s[k]
             for k in ('id', 'category_id', 'area', 'bbox', 'iscrowd')
         } for s in segments])
-    manifest = dict(
-        image_id=key,
-        file_name=f'{key}.jpg',
-        height=height,
-        width=width,
-        segments=segments,
-        void_area=void_area)
-    return image_info, annotation, manifest
+    return image_info, annotation, _image_record(key, f'{key}.jpg', height, width, segments,
+                                                 void_area)
 
 
 def make_synthetic_cityscapes(out_dir: str,
@@ -372,7 +339,7 @@ def make_synthetic_cityscapes(out_dir: str,
         city = cities[split][k % len(cities[split])]
         manifest['splits'][split].append(
             _cityscapes_image(rng, out_dir, split, city, k, height, width, write_color))
-    _dump_json(manifest, osp.join(out_dir, 'synthetic_manifest.json'))
+    dump_json(manifest, osp.join(out_dir, 'synthetic_manifest.json'))
     return manifest
 
 
@@ -399,7 +366,7 @@ def make_synthetic_vistas(out_dir: str,
         :func:`make_synthetic_cityscapes` with Vistas v1.2 category ids and splits ``training``
         and ``validation``.
     """
-    from .mapillary_vistas_panoptic import VISTAS_V12_CATEGORIES
+    from mmibs.datasets.mapillary_vistas_panoptic import VISTAS_V12_CATEGORIES
     _check_size(height, width)
     rng = np.random.default_rng(seed)
     manifest = dict(layout='vistas', height=height, width=width, seed=seed, splits={})
@@ -418,7 +385,7 @@ def make_synthetic_vistas(out_dir: str,
             instances=False,
             evaluate=False)
     ])
-    _dump_json(config, osp.join(out_dir, 'config_v1.2.json'))
+    dump_json(config, osp.join(out_dir, 'config_v1.2.json'))
     splits = (('training', num_train), ('validation', num_val))
     drawn = {split: [] for split, _ in splits}
     tasks = [(split, k) for split, num in splits for k in range(num)]
@@ -428,25 +395,20 @@ def make_synthetic_vistas(out_dir: str,
     for split, _ in splits:
         images, annotations, records = zip(*drawn[split]) if drawn[split] else ((), (), ())
         # Vistas' own json lists categories by id, things and stuff interleaved.
-        _dump_json(
+        dump_json(
             dict(
                 images=list(images),
                 annotations=list(annotations),
                 categories=VISTAS_V12_CATEGORIES),
             osp.join(out_dir, split, 'v1.2', 'panoptic', 'panoptic_2018.json'))
         manifest['splits'][split] = list(records)
-    _dump_json(manifest, osp.join(out_dir, 'synthetic_manifest.json'))
+    dump_json(manifest, osp.join(out_dir, 'synthetic_manifest.json'))
     return manifest
 
 
 def _check_size(height: int, width: int) -> None:
     if height < 64 or width < 64:
         raise ValueError(f'synthetic images need height and width >= 64, got {height}x{width}')
-
-
-def _dump_json(obj: dict, path: str) -> None:
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    dump(obj, path, file_format='json')
 
 
 def make_synthetic_dataset(layout: str, out_dir: str, **kwargs) -> dict:

@@ -1,25 +1,20 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """A tiny COCO-panoptic dataset written on the fly, for tests of the training and testing tools."""
-import json
-import os
 import os.path as osp
 
 import numpy as np
-from PIL import Image
+from cityscapesscripts.helpers.labels import name2label
 
 from mmibs.utils.panoptic_ids import id2rgb
+from .primitives import bbox_xywh, dump_json, rect, write_image
 
-#: Categories of the tiny set: things first, as mmdet's contiguous labels expect.
+#: Categories of the tiny set: things first, as mmdet's contiguous labels expect; Cityscapes'
+#: thing flags and colours.
 TINY_CATEGORIES = [
-    dict(id=1, name='car', isthing=1, color=[0, 0, 142]),
-    dict(id=2, name='person', isthing=1, color=[220, 20, 60]),
-    dict(id=3, name='road', isthing=0, color=[128, 64, 128]),
+    dict(id=k, name=name, isthing=int(name2label[name].hasInstances),
+         color=list(name2label[name].color))
+    for k, name in enumerate(('car', 'person', 'road'), start=1)
 ]
-
-
-def _bbox(mask: np.ndarray) -> list:
-    ys, xs = np.nonzero(mask)
-    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
 
 
 def write_tiny_coco_panoptic(root: str,
@@ -50,8 +45,7 @@ def write_tiny_coco_panoptic(root: str,
         and ``metainfo`` (classes, thing_classes, stuff_classes, palette).
     """
     rng = np.random.default_rng(seed)
-    os.makedirs(osp.join(root, 'images'), exist_ok=True)
-    os.makedirs(osp.join(root, 'annotations', 'panoptic'), exist_ok=True)
+    colour = {c['id']: np.array(c['color'], dtype=np.float32) for c in TINY_CATEGORIES}
     images, annotations = [], []
     for k in range(num_images):
         ids = np.full((height, width), 1, dtype=np.int64)  # segment 1: road
@@ -60,31 +54,30 @@ def write_tiny_coco_panoptic(root: str,
         car_w = width // 4
         left = int(rng.integers(2, width // 4))
         for j, x0 in enumerate((left, left + car_w)):  # two touching cars
-            ids[top:top + height // 3, x0:x0 + car_w] = 2 + j
+            ids[rect(height, width, top, top + height // 3, x0, x0 + car_w)] = 2 + j
             segments.append(dict(id=2 + j, category_id=1))
         px = min(width - 8, left + 2 * car_w + 4)
-        ids[height // 8:height // 8 + height // 2, px:px + 6] = 4
+        ids[rect(height, width, height // 8, height // 8 + height // 2, px, px + 6)] = 4
         segments.append(dict(id=4, category_id=2))
 
-        colours = {1: (128, 64, 128), 2: (0, 0, 142), 3: (0, 0, 142), 4: (220, 20, 60)}
         img = np.zeros((height, width, 3), dtype=np.float32)
-        for seg_id, colour in colours.items():
-            shade = 1.0 - 0.25 * (seg_id == 3)  # the second car is darker
-            img[ids == seg_id] = np.array(colour, dtype=np.float32) * shade
+        for seg in segments:
+            shade = 0.75 if seg['id'] == 3 else 1.0  # the second car is darker
+            img[ids == seg['id']] = colour[seg['category_id']] * shade
         img += rng.normal(0, 8, img.shape)
         file_stem = f'{k:06d}'
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
-            osp.join(root, 'images', file_stem + '.jpg'), quality=95)
-        Image.fromarray(id2rgb(ids)).save(osp.join(root, 'annotations', 'panoptic',
-                                                    file_stem + '.png'))
+        img_path = osp.join(root, 'images', file_stem + '.jpg')
+        write_image(np.clip(img, 0, 255).astype(np.uint8), img_path, quality=95)
+        write_image(id2rgb(ids), osp.join(root, 'annotations', 'panoptic', file_stem + '.png'))
         for seg in segments:
             mask = ids == seg['id']
-            seg.update(area=int(mask.sum()), bbox=_bbox(mask), iscrowd=0)
+            seg.update(area=int(mask.sum()), bbox=bbox_xywh(mask), iscrowd=0)
         images.append(dict(id=k, file_name=file_stem + '.jpg', height=height, width=width))
         annotations.append(dict(image_id=k, file_name=file_stem + '.png', segments_info=segments))
 
-    with open(osp.join(root, 'annotations', 'panoptic.json'), 'w') as f:
-        json.dump(dict(images=images, annotations=annotations, categories=TINY_CATEGORIES), f)
+    dump_json(
+        dict(images=images, annotations=annotations, categories=TINY_CATEGORIES),
+        osp.join(root, 'annotations', 'panoptic.json'))
     return dict(
         data_root=root,
         ann_file='annotations/panoptic.json',

@@ -1,13 +1,17 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""tools/demo.py (the README's main job, `make demo`) end to end at a few iterations: every step
-(synthetic data, conversion, two trainings, two evaluations, table, figures) runs through the
-real command-line tools, so a broken config or tool breaks this test before it breaks the demo."""
+"""projects/toy_cityscapes/demo.py (the README's main job, `make demo`) end to end at a few
+iterations: every step (synthetic data, conversion, two trainings, two evaluations, table,
+figures) runs through the real command-line tools, so a broken config or tool breaks this test
+before it breaks the demo."""
 import glob
+import os
 import os.path as osp
 import subprocess
 import sys
 
 import pytest
+
+from projects.toy_cityscapes import demo
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -16,9 +20,10 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     out = tmp_path / 'demo'
     proc = subprocess.run(
-        [sys.executable, 'tools/demo.py', '--out', str(out), '--iters', '3', '--num-train', '4',
-         '--num-val', '2'],
-        cwd=REPO, capture_output=True, text=True)
+        [sys.executable, '-m', 'projects.toy_cityscapes.demo', '--out', str(out), '--iters', '3',
+         '--num-train', '4', '--num-val', '2'],
+        # the tools the demo starts import this checkout's mmibs, wherever mmibs is installed from
+        cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
     # every model trained for the requested iterations and was evaluated
@@ -36,8 +41,8 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     # the comparison table: a header with the confusion metrics and one numeric row per model
     summary = (out / 'summary.md').read_text()
     assert '| model | PQ |' in summary and 'Acc_th' in summary and 'Prec_th' in summary
-    # the metrics table comes first; the comparison with the study (docs/results/ibs_study.json,
-    # shipped) follows it and repeats the IBS model names
+    # the metrics table comes first; the comparison with the study (results/ibs_study.json of the
+    # project, shipped) follows it and repeats the IBS model names
     metrics_table, found, comparison = summary.partition('Differences to the baseline')
     assert found, summary
     rows = [line for line in metrics_table.splitlines()
@@ -57,14 +62,7 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     assert glob.glob(str(out / 'figures' / 'panoptic' / '*.png'))
 
 
-def _demo_module():
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    import demo
-    return demo
-
-
 def test_study_comparison_marks_effects_beyond_the_seed_spread():
-    demo = _demo_module()
     args = demo.argparse.Namespace(iters=1200, num_train=24, num_val=30, height=256, width=512,
                                    seed=0)
     keys = demo.STUDY_KEYS

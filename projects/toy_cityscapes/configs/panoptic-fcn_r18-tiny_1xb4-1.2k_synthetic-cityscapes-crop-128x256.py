@@ -1,12 +1,14 @@
-# The end-to-end demo's baseline (`make demo`, tools/demo.py): Panoptic FCN trained from scratch on
-# CPU on the synthetic Cityscapes-layout set that tools/dataset_converters/make_synthetic.py writes
-# at a quarter of Cityscapes' resolution (256x512). Everything is the Cityscapes recipe scaled by
-# 1/4 (crop 128x256 of a 0.5-2.0 random resize, instance scale ranges, stuff area limit), on a small
-# ResNet-18 (base 16 channels, 64-wide heads) so that it trains in minutes on 2 cores: 1,200
-# iterations of 4 images (`1xb4-1.2k`), what tools/demo.py runs by default (its --iters).
+# The end-to-end demo's baseline (`make demo`, projects/toy_cityscapes/demo.py): Panoptic FCN
+# trained from scratch on CPU on the synthetic Cityscapes-layout set that make_synthetic.py of this
+# project writes at a quarter of Cityscapes' resolution (256x512). Everything is the Cityscapes
+# recipe scaled by 1/4 (crop 128x256 of a 0.5-2.0 random resize, instance scale ranges, stuff area
+# limit), on a small ResNet-18 (base 16 channels, 64-wide heads) so that it trains in minutes on 2
+# cores: 1,200 iterations of 4 images (`1xb4-1.2k`), what the demo runs by default (its --iters).
 _base_ = [
-    '../_base_/models/panoptic-fcn_r50_fpn.py', '../_base_/datasets/cityscapes_panoptic_crop.py',
-    '../_base_/schedules/sgd-poly_65k.py', '../_base_/default_runtime.py'
+    '../../../configs/_base_/models/panoptic-fcn_r50_fpn.py',
+    '../../../configs/_base_/datasets/cityscapes_panoptic_crop.py',
+    '../../../configs/_base_/schedules/sgd-poly_65k.py',
+    '../../../configs/_base_/default_runtime.py'
 ]
 
 data_root = 'demo_out/data/cityscapes/'

@@ -1,11 +1,11 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""tools/analysis_tools/ibs_study.py end to end at 2 iterations on tiny data: the tiny
+"""projects/toy_cityscapes/ibs_study.py end to end at 2 iterations on tiny data: the tiny
 Mask2Former's baseline and released recipe (crop sampling + IBS: pairs, pair partner) x 2 seeds (so
 the spread and the paired t-intervals are computed; the other two models only differ in their
 config, which tests/test_configs builds) write the
 table, the json with every model and metric, the plot and the confusion figures; started again,
 the study reuses the finished runs instead of retraining them. (The Panoptic FCN demo configs are
-trained end to end by tests/test_tools/test_demo.py; the study drives both the same way.)"""
+trained end to end by tests/test_projects/test_demo.py; the study drives both the same way.)"""
 import json
 import os
 import os.path as osp
@@ -14,19 +14,21 @@ import sys
 
 import pytest
 
+from projects.toy_cityscapes import ibs_study, runs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-import ibs_study  # noqa: E402
 
 MODELS = ('baseline', 'cropsamp+ibs')
 
 
 def run_study(out):
     cmd = [
-        sys.executable, 'tools/analysis_tools/ibs_study.py', '--out', out, '--nets',
-        'mask2former', '--models', *MODELS, '--seeds', '0', '1', '--iters', '2', '--num-train', '4', '--num-val', '2',
-        '--height', '128', '--width', '256', '--fig-images', '1', '--jobs', '2'
+        sys.executable, '-m', 'projects.toy_cityscapes.ibs_study', '--out', out, '--nets',
+        'mask2former', '--models', *MODELS, '--seeds', '0', '1', '--iters', '2', '--num-train',
+        '4', '--num-val', '2', '--height', '128', '--width', '256', '--fig-images', '1', '--jobs',
+        '2'
     ]
+    # the tools the study starts import this checkout's mmibs, wherever mmibs is installed from
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -66,30 +68,27 @@ def test_study_end_to_end_and_resumable(tmp_path):
 
 def test_threads_per_job(monkeypatch):
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    monkeypatch.setattr(sys.modules['demo'], 'cpu_cores', lambda: 8)  # shared with the demo
-    assert ibs_study.threads_per_job(1) is None  # one run: torch's own default
-    assert ibs_study.threads_per_job(2) == 4
-    assert ibs_study.threads_per_job(16) == 1
+    monkeypatch.setattr(runs, 'cpu_cores', lambda: 8)  # shared by the demo and the study
+    assert runs.threads_per_job(1) is None  # one run: torch's own default
+    assert runs.threads_per_job(2) == 4
+    assert runs.threads_per_job(16) == 1
     monkeypatch.setenv('OMP_NUM_THREADS', '3')
-    assert ibs_study.threads_per_job(2) is None  # the user's setting is inherited
+    assert runs.threads_per_job(2) is None  # the user's setting is inherited
 
 
 @pytest.mark.parametrize('model', ['baseline', 'ibs', 'cropsamp', 'cropsamp+ibs'])
 def test_overrides_reach_the_models_they_concern(tmp_path, monkeypatch, model):
     calls = []
-    monkeypatch.setattr(ibs_study, 'run_tool', lambda cmd, log, threads=None: calls.append(cmd))
-    monkeypatch.setattr(ibs_study, 'read_metrics', lambda test_dir: {'PQ': 1.0})
-    ibs_study.train_and_test('mask2former', model, 3, 7, str(tmp_path / 'data') + '/',
-                             str(tmp_path), cropsamp_scales=[32, 64], threads=1, ibs_weight=5.0,
-                             distinct_images=True, ibs_partner='random')
+    monkeypatch.setattr(runs, 'run_tool', lambda cmd, *args, **kwargs: calls.append(cmd))
+    monkeypatch.setattr(runs, 'read_metrics', lambda test_dir, tag: {'PQ': 1.0})
+    ibs_study.study_run('mask2former', model, 3, 7, str(tmp_path / 'data') + '/', str(tmp_path),
+                        cropsamp_scales=[32, 64], threads=1, ibs_weight=5.0, ibs_partner='random')
     train = ' '.join(calls[0])
     assert 'tools/train.py' in train and 'randomness.seed=3' in train
     assert 'train_cfg.max_iters=7' in train and 'param_scheduler.end=8' in train
     assert ('model.panoptic_head.loss_ibs.loss_weight=5.0' in train) == model.endswith('ibs')
     assert ('train_dataloader.dataset.scales=[32,64]' in train) == model.startswith('cropsamp')
     assert ('model.panoptic_head.loss_ibs.partner=random' in train) == model.endswith('ibs')
-    assert ('train_dataloader.dataset.distinct_images=True' in train) == model.startswith(
-        'cropsamp')
     assert 'tools/test.py' in ' '.join(calls[1])
 
 

@@ -1,8 +1,8 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""tools/analysis_tools/benchmark_scaling.py at toy sizes: its naive IBS equals IBSLoss, one run
-prints samples/s for 1 and 2 gloo processes and the scaling ratio, and the memory measurement
-reports a peak. The rates themselves are not asserted (they depend on the machine's load)."""
-import importlib.util
+"""projects/toy_cityscapes/benchmarks/benchmark_scaling.py at toy sizes: the benchmarks' naive IBS
+equals IBSLoss, one run prints samples/s for 1 and 2 gloo processes and the scaling ratio, and the
+memory measurement reports a peak. The rates themselves are not asserted (they depend on the
+machine's load)."""
 import json
 import os
 import os.path as osp
@@ -12,23 +12,17 @@ import sys
 
 import torch
 
+from projects.toy_cityscapes.benchmarks import benchmark_scaling as tool
+from projects.toy_cityscapes.benchmarks.common import naive_ibs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_scaling.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_scaling', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_naive_equals_ibs_loss_values_and_gradients():
-    tool = load_tool()
     gen = torch.Generator().manual_seed(0)
     feats = torch.randn(2, 8, 5, 6, generator=gen).requires_grad_()
     embs = [torch.randn(n, 8, generator=gen).requires_grad_() for n in (3, 4)]
-    naive = tool.naive_ibs(embs, feats)
+    naive = naive_ibs(embs, feats)
     naive.backward()
     grads = [feats.grad.clone()] + [e.grad.clone() for e in embs]
     feats.grad = None
@@ -45,8 +39,8 @@ def test_naive_equals_ibs_loss_values_and_gradients():
 def test_scaling_and_memory_tables():
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     cmd = [
-        sys.executable, TOOL, '--procs', '1', '2', '--size', '64', '128', '--warmup', '0',
-        '--iters', '1', '--no-memory'
+        sys.executable, '-m', 'projects.toy_cityscapes.benchmarks.benchmark_scaling', '--procs',
+        '1', '2', '--size', '64', '128', '--warmup', '0', '--iters', '1', '--no-memory'
     ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     out = proc.stdout
@@ -61,7 +55,6 @@ def test_scaling_and_memory_tables():
 
 
 def test_memory_child_reports_peak_and_equal_losses(capsys):
-    tool = load_tool()
     args = tool.parse_args(['--mem-size', '16', '32', '--channels', '16'])
     results = {}
     for variant in ('IBSLoss', 'naive'):

@@ -1,11 +1,11 @@
-# A tiny Mask2Former for CPU studies (tools/analysis_tools/ibs_study.py): the Cityscapes crop-based
-# baseline (configs/mask2former/) with only size and schedule changed, on the synthetic
-# Cityscapes-layout data at 256x512 (tools/dataset_converters/make_synthetic.py): ResNet-18 from
+# A tiny Mask2Former for CPU studies (projects/toy_cityscapes/ibs_study.py): the Cityscapes
+# crop-based baseline (configs/mask2former/) with only size and schedule changed, on the synthetic
+# Cityscapes-layout data at 256x512 (projects/toy_cityscapes/make_synthetic.py): ResNet-18 from
 # scratch (init_cfg=None), 64-wide pixel decoder with 1 deformable encoder layer, 3 decoder layers,
 # 20 queries, point-sampled losses at 1/16 of the points (the crops have 1/16 of the pixels),
 # 128x256 crops of a 0.5-2.0 x 256 short-side resize (the release's 0.5-2.0 x 1024 scaled by 1/4),
 # batch 4, 500 iterations (`1xb4-500`).
-_base_ = ['../mask2former/mask2former_r50_8xb2-90k_cityscapes-crop-512x1024.py']
+_base_ = ['../../../configs/mask2former/mask2former_r50_8xb2-90k_cityscapes-crop-512x1024.py']
 
 data_root = 'demo_out/data/cityscapes/'
 num_gpus = 1
@@ -70,8 +70,9 @@ test_evaluator = val_evaluator
 
 # A from-scratch network needs a larger step than the release's fine-tuning of an ImageNet
 # backbone: at 500 iterations, lr 3e-4 left the things barely learned (seed 0: PQ_th 7.2, seed 1:
-# 16.3 on the study's 30 validation images), 1e-3 reached PQ_th 42.8 (seed 0). Plain float32: CPU bfloat16 autocast (what tools/train.py substitutes for AMP without a
-# GPU) is slower than float32 for layers this small and adds rounding to a tiny study.
+# 16.3 on the study's 30 validation images), 1e-3 reached PQ_th 42.8 (seed 0). Plain float32: CPU
+# bfloat16 autocast (what tools/train.py substitutes for AMP without a GPU) is slower than float32
+# for layers this small and adds rounding to a tiny study.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

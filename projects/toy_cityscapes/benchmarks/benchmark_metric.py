@@ -25,7 +25,8 @@ checked against mmibs' to 1e-9.
 
 Example::
 
-    python tools/analysis_tools/benchmark_metric.py --num-images 10 --height 1024 --width 2048
+    python -m projects.toy_cityscapes.benchmarks.benchmark_metric --num-images 10 --height 1024 \\
+        --width 2048
 """
 import argparse
 import contextlib
@@ -53,11 +54,11 @@ from PIL import Image
 
 import mmibs  # noqa: F401  (registers PanopticQualityMetric)
 from mmibs.evaluation.functional import (PanopticStats, accumulate_panoptic_stats,
-                                         evaluate_panoptic, id2rgb, match_annotations,
+                                         evaluate_panoptic, match_annotations,
                                          png_decoder_available, read_panoptic_png,
                                          read_panoptic_runs, summarize_panoptic_stats)
 from mmibs.registry import METRICS
-from mmibs.testing import CITYSCAPES_CATEGORIES, make_panoptic_pair
+from ..synthetic import write_panoptic_pairs
 
 #: Parts of the benchmark, in the order they run.
 SECTIONS = ('decode', 'single', 'metric', 'multi')
@@ -171,36 +172,23 @@ def int_id_jsons(paths: Dict[str, str], root: str) -> Dict[str, str]:
 
 
 def write_files(root: str, args: argparse.Namespace) -> Dict[str, str]:
-    rng = np.random.default_rng(args.seed)
-    paths = dict(
-        gt_json=osp.join(root, 'gt.json'),
-        gt_folder=osp.join(root, 'gt'),
-        pred_json=osp.join(root, 'pred.json'),
-        pred_folder=osp.join(root, 'pred'))
-    os.makedirs(paths['gt_folder'], exist_ok=True)
-    os.makedirs(paths['pred_folder'], exist_ok=True)
-    gt_anns, pred_anns, num_segments, images = [], [], [], []
-    for k in range(args.num_images):
-        image_id = f'frankfurt_{k:06d}_000019'
-        gt, gt_segments, pred, pred_segments = make_panoptic_pair(
-            args.height, args.width, rng, num_things=args.num_things)
-        gt_file, pred_file = f'{image_id}_gtFine_panoptic.png', f'{image_id}.png'
-        Image.fromarray(id2rgb(gt)).save(osp.join(paths['gt_folder'], gt_file))
-        if args.pred_writer == 'pil':
-            Image.fromarray(id2rgb(pred)).save(osp.join(paths['pred_folder'], pred_file))
-        else:
-            cv2.imwrite(osp.join(paths['pred_folder'], pred_file), id2rgb(pred)[..., ::-1])
-        gt_anns.append(dict(image_id=image_id, file_name=gt_file, segments_info=gt_segments))
-        images.append(dict(id=image_id, file_name=gt_file, height=args.height, width=args.width))
-        pred_anns.append(dict(image_id=image_id, file_name=pred_file, segments_info=pred_segments))
-        num_segments.append((len(gt_segments), len(pred_segments)))
-    with open(paths['gt_json'], 'w') as f:
-        json.dump(dict(images=images, annotations=gt_anns, categories=CITYSCAPES_CATEGORIES), f)
-    with open(paths['pred_json'], 'w') as f:
-        json.dump(dict(annotations=pred_anns), f)
-    gt_mean, pred_mean = np.mean(num_segments, axis=0)
+    """The synthetic pairs (:func:`write_panoptic_pairs`, Cityscapes' categories) under ``root``."""
+    paths = write_panoptic_pairs(
+        root,
+        num_images=args.num_images,
+        height=args.height,
+        width=args.width,
+        seed=args.seed,
+        num_things=args.num_things,
+        city='frankfurt',
+        pred_writer=args.pred_writer)
+    num_segments = []
+    for path in (paths['gt_json'], paths['pred_json']):
+        with open(path) as f:
+            num_segments.append(
+                np.mean([len(ann['segments_info']) for ann in json.load(f)['annotations']]))
     print(f'{args.num_images} pairs of {args.height}x{args.width}, segments per image: '
-          f'{gt_mean:.0f} ground truth, {pred_mean:.0f} predicted; files in {root}')
+          f'{num_segments[0]:.0f} ground truth, {num_segments[1]:.0f} predicted; files in {root}')
     return paths
 
 
@@ -345,26 +333,20 @@ def time_all_cores(args: argparse.Namespace, paths: Dict[str, str], root: str,
     nproc = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else \
         (os.cpu_count() or 1)
     ours_name = f'mmibs evaluate_panoptic ({nproc} threads)'
-    runs = {
-        ours_name:
-        lambda: evaluate_panoptic(
+
+    def mmibs_run(**kwargs):
+        return lambda: evaluate_panoptic(
             paths['gt_json'],
             paths['gt_folder'],
             paths['pred_json'],
             paths['pred_folder'],
             nproc=nproc,
-            show_progress=False)
-    }
+            show_progress=False,
+            **kwargs)
+
+    runs = {ours_name: mmibs_run()}
     if png_decoder_available('imgread'):
-        runs[f'mmibs evaluate_panoptic ({nproc} threads, decoder=cv2)'] = \
-            lambda: evaluate_panoptic(
-                paths['gt_json'],
-                paths['gt_folder'],
-                paths['pred_json'],
-                paths['pred_folder'],
-                nproc=nproc,
-                show_progress=False,
-                decoder='cv2')
+        runs[f'mmibs evaluate_panoptic ({nproc} threads, decoder=cv2)'] = mmibs_run(decoder='cv2')
     hotcoco_name = None
     if args.hotcoco == 'auto':
         pq_compute, origin = import_hotcoco(args.hotcoco_dir)
@@ -415,25 +397,22 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         report = {}
 
         # PNG decoding alone: the floor of any evaluator reading the files.
-        def decode_all(decoder):
-            # as the evaluation reads them: straight into runs (read_panoptic_runs)
-            return lambda: [(
-                read_panoptic_runs(osp.join(paths['gt_folder'], g['file_name']), decoder=decoder),
-                read_panoptic_runs(osp.join(paths['pred_folder'], p['file_name']), decoder=decoder))
+        def decode_all(read):
+            return lambda: [(read(osp.join(paths['gt_folder'], g['file_name'])),
+                             read(osp.join(paths['pred_folder'], p['file_name'])))
                             for g, p in pairs]
+
+        def official_read(path):
+            return cs_eval.rgb2id(np.array(Image.open(path), dtype=np.uint32))
 
         decode_runs = {}
         if png_decoder_available('imgread'):
-            decode_runs['decode both PNGs, imgread (mmibs default)'] = decode_all('imgread')
-        decode_runs['decode both PNGs, cv2 (mmibs fallback)'] = decode_all('cv2')
-        decode_runs['decode both PNGs, PIL + rgb2id (official readers)'] = \
-            lambda: [(cs_eval.rgb2id(
-                np.array(Image.open(osp.join(paths['gt_folder'], g['file_name'])), dtype=np.uint32)
-            ),
-                      cs_eval.rgb2id(
-                          np.array(
-                              Image.open(osp.join(paths['pred_folder'], p['file_name'])),
-                              dtype=np.uint32))) for g, p in pairs]
+            # as the evaluation reads them: straight into runs (read_panoptic_runs)
+            decode_runs['decode both PNGs, imgread (mmibs default)'] = decode_all(
+                lambda path: read_panoptic_runs(path, decoder='imgread'))
+        decode_runs['decode both PNGs, cv2 (mmibs fallback)'] = decode_all(
+            lambda path: read_panoptic_runs(path, decoder='cv2'))
+        decode_runs['decode both PNGs, PIL + rgb2id (official readers)'] = decode_all(official_read)
         decode_times = best_of(decode_runs, args.repeat)[0] if 'decode' in args.sections else {}
 
         cs_name = 'cityscapesscripts pq_compute_single_core'
