@@ -119,7 +119,7 @@ if __name__ == '__main__':
         long_description=readme(),
         long_description_content_type='text/markdown',
         keywords='computer vision, panoptic segmentation, intra-batch supervision, mmdetection',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'projects', 'projects.*')),
         include_package_data=True,
         # torch 2.13, the torch mmibs is tested with, needs Python >= 3.10 (mmibs' own code runs on
         # 3.7+, by vermin); CI runs 3.11
