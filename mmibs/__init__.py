@@ -4,9 +4,9 @@
 Importing mmibs checks the OpenMMLab versions, registers every mmibs module into mmdet's
 registries (so a config only needs ``custom_imports=dict(imports=['mmibs'],
 allow_failed_imports=False)``) and adds mmengine's checkpoint contents to torch's ``weights_only``
-allow-list (:mod:`mmibs.utils.compat`). It replaces no attribute of mmengine, mmdet or torch:
-behaviours beyond mmdet's are components a config or a tool chooses by name (e.g.
-``runner_type='SafeCheckpointRunner'``, ``mmibs.engine.setup_cpu_distributed``); see
+allow-list (:func:`mmibs.engine.allow_mmengine_checkpoint_globals`). It replaces no attribute of
+mmengine, mmdet or torch: behaviours beyond mmdet's are components a config or a tool chooses by
+name (e.g. ``runner_type='SafeCheckpointRunner'``, ``mmibs.engine.setup_cpu_distributed``); see
 ``docs/engine.md``.
 """
 import mmcv
