@@ -33,7 +33,7 @@ def readme():
 # Ranges, not the exact pins of requirements/*.txt: a user's environment may differ within them.
 install_requires = [
     'mmcv>=2.1.0,<2.2.0',
-    'mmengine>=0.10.7,<0.10.8',  # mmibs' runner and hooks override 0.10.7's methods
+    'mmengine>=0.10.3,<0.10.8',  # docs/engine.md: why this range
     'mmdet>=3.3.0,<3.4.0',
     'mmsegmentation>=1.2.0,<1.3.0',
     'numpy>=1.24,<2.4',
