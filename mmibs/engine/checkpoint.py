@@ -19,9 +19,9 @@
 (:class:`AtomicLocalBackend`), so a run killed at any moment leaves a checkpoint ``--resume``
 can use.
 
-Only public mmengine API is used, except where :class:`AtomicCheckpointHook` replaces
+The runner overrides public methods only; :class:`AtomicCheckpointHook` replaces the private
 ``CheckpointHook._save_checkpoint_with_step``, which is the same in every mmengine release from
-0.10.0 to 0.10.7 (``docs/engine.md``).
+0.10.0 to 0.10.7, the newest (``docs/engine.md#mmengine-versions``).
 """
 import os
 import re
