@@ -37,7 +37,7 @@ def readme():
 # that `import mmibs`, the training configs and the tools load.
 install_requires = [
     'mmcv>=2.1.0,<2.2.0',
-    'mmengine>=0.10.7,<0.10.8',  # mmibs' runner and hooks override 0.10.7's methods
+    'mmengine>=0.10.3,<0.10.8',  # docs/engine.md: why this range
     'mmdet>=3.3.0,<3.4.0',
     # mmengine resolves `mmdet::` config bases with pkg_resources without declaring it; setuptools 82
     # removed pkg_resources

@@ -4,9 +4,9 @@
 Importing mmibs checks the OpenMMLab versions, registers every mmibs module into mmdet's
 registries (so a config only needs ``custom_imports=dict(imports=['mmibs'],
 allow_failed_imports=False)``) and adds mmengine's checkpoint contents to torch's ``weights_only``
-allow-list (:mod:`mmibs.utils.compat`). It replaces no attribute of mmengine, mmdet or torch:
-behaviours beyond mmdet's are components a config or a tool chooses by name (e.g.
-``runner_type='SafeCheckpointRunner'``, ``mmibs.engine.setup_cpu_distributed``); see
+allow-list (:func:`mmibs.engine.allow_mmengine_checkpoint_globals`). It replaces no attribute of
+mmengine, mmdet or torch: behaviours beyond mmdet's are components a config or a tool chooses by
+name (e.g. ``runner_type='SafeCheckpointRunner'``, ``mmibs.engine.setup_cpu_distributed``); see
 ``docs/engine.md``.
 """
 import mmcv
@@ -18,10 +18,11 @@ from .version import __version__, version_info
 
 mmcv_minimum_version = '2.1.0'
 mmcv_maximum_version = '2.2.0'
-# SafeCheckpointRunner / AtomicCheckpointHook override internals of mmengine 0.10.7 (the
-# checkpoint hook's _save_checkpoint_with_step, HistoryBuffer's pickled state): the range is the
-# release they were verified with.
-mmengine_minimum_version = '0.10.7'
+# 0.10.3 is the first release with what mmibs.engine builds on (IterBasedTrainLoop re-drawing the
+# trained batches on resume, is_musa_available); AtomicCheckpointHook replaces
+# CheckpointHook._save_checkpoint_with_step, the same in 0.10.0-0.10.7, the newest release
+# (docs/engine.md).
+mmengine_minimum_version = '0.10.3'
 mmengine_maximum_version = '0.10.8'
 mmdet_minimum_version = '3.3.0'
 mmdet_maximum_version = '3.4.0'
@@ -40,7 +41,7 @@ _check_version('mmengine', mmengine.__version__, mmengine_minimum_version,
 _check_version('mmdet', mmdet.__version__, mmdet_minimum_version, mmdet_maximum_version)
 
 # Adds to torch's weights_only allow-list only (before anything loads a checkpoint).
-from .utils.compat import allow_mmengine_checkpoint_globals  # noqa: E402
+from .engine.checkpoint import allow_mmengine_checkpoint_globals  # noqa: E402
 
 allow_mmengine_checkpoint_globals()
 

@@ -6,7 +6,8 @@ defined in them) is recorded, mmibs is imported, and each attribute must still b
 object: not replaced, not removed. New attributes are allowed only where they are submodules that
 the import loaded. Behaviours beyond mmdet's are components a config or tool chooses by name
 (``SafeCheckpointRunner``, ``AtomicCheckpointHook``, ``setup_cpu_distributed``,
-``LoadCheckedPanopticAnnotations``, see ``docs/engine.md``).
+``LoadCheckedPanopticAnnotations``, see ``docs/engine.md``). The one thing the import adds to is
+torch's ``weights_only`` allow-list (``mmibs.engine.allow_mmengine_checkpoint_globals``).
 """
 import json
 import os

@@ -1,23 +1,5 @@
 #!/usr/bin/env bash
 # Multi-GPU (or multi-process CPU, with the gloo backend) evaluation through torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    $(dirname "$0")/test.py \
-    $CONFIG \
-    $CHECKPOINT \
-    --launcher pytorch \
-    ${@:4}
+# NNODES / NODE_RANK / PORT / MASTER_ADDR select multi-node jobs, as in mmdet (tools/launch.sh).
+exec bash "$(dirname "$0")/launch.sh" torchrun "$3" test.py "$1" "$2" "${@:4}"

@@ -1,21 +1,5 @@
 #!/usr/bin/env bash
 # Multi-GPU (or multi-process CPU, with the gloo backend) training through torchrun.
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
-# NNODES / NODE_RANK / PORT / MASTER_ADDR select multi-node jobs, as in mmdet.
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    $(dirname "$0")/train.py \
-    $CONFIG \
-    --launcher pytorch ${@:3}
+# NNODES / NODE_RANK / PORT / MASTER_ADDR select multi-node jobs, as in mmdet (tools/launch.sh).
+exec bash "$(dirname "$0")/launch.sh" torchrun "$2" train.py "$1" "${@:3}"

@@ -1,7 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Multi-process training and testing on CPUs (gloo) under mmengine's launchers.
 
-Two things stop mmengine 0.10.7 from running ``--launcher pytorch|slurm|mpi`` without a GPU:
+Two things stop mmengine 0.10.x from running ``--launcher pytorch|slurm|mpi`` without a GPU:
 
 1. ``mmengine.dist.init_dist`` (through ``_init_dist_pytorch`` / ``_init_dist_slurm`` /
    ``_init_dist_mpi``) calls ``torch.cuda.set_device(local_rank)`` unconditionally before
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-from mmdet.registry import MODEL_WRAPPERS  # mmibs.registry has no MODEL_WRAPPERS yet
+from mmdet.registry import MODEL_WRAPPERS  # looked up only: mmibs registers no model wrapper
 from mmengine.config import Config
 from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
                              is_npu_available)
@@ -40,9 +40,11 @@ def accelerator_available() -> bool:
 def _cuda_set_device_skipped() -> Iterator[None]:
     """``torch.cuda.set_device`` does nothing inside the block (only used without CUDA).
 
-    The one patch left in mmibs: mmengine's launcher functions call ``torch.cuda.set_device``
-    in the middle of their environment handling (slurm's address look-up, MPI's ranks), so they
-    cannot be reused otherwise. It is scoped to one :func:`init_dist` call and always restored.
+    mmengine's launcher functions call ``torch.cuda.set_device`` in the middle of their
+    environment handling (slurm's address look-up, MPI's ranks); switching it off for the one
+    :func:`init_dist` call lets the CPU path reuse that handling instead of copying it. The
+    original function is put back when the block ends, also on an error, so nothing outside the
+    call sees the change.
     """
     original = torch.cuda.set_device
     torch.cuda.set_device = lambda device: None

@@ -1,4 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-from .setup_env import register_all_modules
+"""Helpers without registered modules: atomic writes, the json reader, panoptic id encoding.
 
-__all__ = ['register_all_modules']
+Import them from their modules (``mmibs.utils.atomic_io``, ``mmibs.utils.fileio``,
+``mmibs.utils.panoptic_ids``).
+"""

@@ -1,16 +1,21 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Atomic file writes: a reader sees the old file or the new one, never a part.
+"""Atomic file writes: a reader sees the old file (or folder) or the new one, never a part.
 
-Used by the dataset converters (json outputs) and by the checkpoint writes
-(:class:`mmibs.engine.checkpoint_safety.AtomicLocalBackend`,
-:class:`mmibs.engine.AtomicCheckpointHook`). Python's standard library has no atomic write and
-mmengine's file backends write in place, hence this small helper.
+Everything is first written next to its destination (same file system, so ``os.replace`` and
+``os.rename`` are atomic), then moved into place; on an error the partial output is removed.
+Used by the dataset converters (json files, PNG folders), the model converters and the opt-in
+atomic checkpoint writes (:class:`mmibs.engine.AtomicCheckpointHook`). Python's standard library
+has no atomic write and mmengine's file backends write in place, hence this small module.
 """
 import contextlib
+import json
 import os
 import os.path as osp
+import shutil
 import tempfile
 from typing import Iterator, Optional
+
+__all__ = ['atomic_open', 'atomic_output_dir', 'atomic_write_json']
 
 
 def current_umask() -> int:
@@ -63,3 +68,41 @@ def _fsync_folder(folder: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def atomic_write_json(obj: object, path: str) -> None:
+    """Write ``obj`` as json to ``path`` through :func:`atomic_open`."""
+    with atomic_open(path, 'w') as f:
+        json.dump(obj, f)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str) -> Iterator[str]:
+    """Yield a temporary folder that replaces the folder ``path`` when the block succeeds.
+
+    An existing ``path`` is moved aside first and deleted only after the new folder is in place;
+    on an exception the temporary folder is removed and ``path`` is left as it was.
+
+    Args:
+        path (str): Destination folder; its parent is created.
+
+    Yields:
+        str: The temporary folder to fill.
+    """
+    parent = osp.dirname(osp.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700 folders
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if osp.exists(path):
+        old = tempfile.mkdtemp(dir=parent, prefix=f'.{osp.basename(path)}.', suffix='.old')
+        os.rmdir(old)
+        os.rename(path, old)
+    os.rename(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -35,7 +35,7 @@ val_evaluator = [dict(type='CocoPanopticMetric', ann_file=data_root + 'annotatio
                       seg_prefix=data_root + 'annotations/panoptic/', backend_args=None)]
 test_evaluator = val_evaluator
 randomness = dict(seed=0)
-# the runner of mmibs' configs: weights_only-loadable checkpoints, architecture check on load
+# the runner of mmibs' configs: checkpoints torch.load reads, architecture check on load
 runner_type = 'SafeCheckpointRunner'
 """)
     return str(cfg)
@@ -64,10 +64,10 @@ def test_train_stop_resume_test(tmp_path, tiny_set):
                 '--cfg-options', 'train_cfg.max_iters=2'])
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth')), out[-3000:]
     assert not osp.exists(osp.join(work_dir, 'iter_4.pth'))
-    # The checkpoint loads with torch's safe (weights_only) loader: mmibs allow-lists what
+    # The checkpoint loads with torch.load's defaults (weights_only=True): mmibs allow-lists what
     # mmengine stores instead of switching the safety off.
     import mmibs  # noqa: F401
-    ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), map_location='cpu', weights_only=True)
+    ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), map_location='cpu')
     assert ckpt['meta']['iter'] == 2
 
     # 2. Resume: continues from iteration 2 up to 4, not from scratch.
@@ -76,7 +76,7 @@ def test_train_stop_resume_test(tmp_path, tiny_set):
     iters_logged = [int(i) for i in re.findall(r'Iter\(train\)\s+\[\s*(\d+)/4\]', out)]
     assert iters_logged == [3, 4], out[-3000:]
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
-    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu', weights_only=True)
+    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu')
     assert ckpt['meta']['iter'] == 4
 
     # 3. Evaluate the checkpoint: PQ numbers come back.

@@ -33,8 +33,8 @@ from typing import Dict, Sequence, Tuple
 from mmengine.utils import track_iter_progress
 from PIL import Image
 
+from mmibs.utils.atomic_io import atomic_output_dir, atomic_write_json
 from ..utils import load_json, things_first
-from ._atomic import atomic_output_dir, atomic_write_json
 
 _INSTANCE_SUFFIX = '_gtFine_instanceIds.png'
 

@@ -17,8 +17,8 @@ File format::
 """
 from typing import Dict, List
 
+from mmibs.utils.atomic_io import atomic_write_json
 from ..utils import load_json
-from ._atomic import atomic_write_json
 
 
 def build_crop_sampling_index(panoptic: dict, source: str = '') -> dict:

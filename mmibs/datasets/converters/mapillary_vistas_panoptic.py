@@ -31,9 +31,9 @@ from mmengine.utils import track_iter_progress, track_parallel_progress, track_p
 from PIL import Image
 
 from mmibs.utils.panoptic_ids import rgb2id
+from mmibs.utils.atomic_io import atomic_write_json
 from ..mapillary_vistas_panoptic import check_vistas_version
 from ..utils import load_json, things_first
-from ._atomic import atomic_write_json
 
 SPLIT_NAMES = {'training': 'train', 'validation': 'val', 'testing': 'test'}
 _JSON_NAMES = {'v1.2': 'panoptic_2018.json', 'v2.0': 'panoptic_2020.json'}

@@ -1,22 +1,22 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Store the random number generator states in checkpoints, so that a resumed run continues the
-random streams of the interrupted one.
+random streams of the interrupted one (opt-in: ``configs/_base_/runtime_safe.py``).
 
-mmengine 0.10.7 stores model, optimizer, schedulers and message hub in a checkpoint but not the
-RNG states of the process, and IBS models draw random numbers at every step (the ``'random'``
+mmengine stores model, optimizer, schedulers and message hub in a checkpoint but not the RNG
+states of the process, and IBS models draw random numbers at every step (the ``'random'``
 partner, Mask2Former's point sampling), as do the data transforms when ``num_workers=0``. A run
 resumed from iteration k therefore re-seeds and draws other numbers than the run that wrote the
 checkpoint, and ends with other weights. With this hook (and ``randomness=dict(seed=...,
 deterministic=True)``) an interrupted and resumed single-process run reaches the same weights as
 an uninterrupted one (``tests/test_tools/test_interrupt_resume.py``).
 
-When to restore: ``IterBasedTrainLoop.run`` calls ``before_train_epoch``, then *re-draws* the k
-batches already trained (``next(dataloader_iterator)`` k times, which runs the transforms and
-so consumes the process' numpy / random / torch streams), and then fetches batch k + 1 *before*
-``before_train_iter``. No hook runs between the skipped batches and batch k + 1, so the hook wraps
-the loop's ``dataloader_iterator`` for one pass: after the k skipped batches it restores the
-states, puts the original iterator back, and fetches batch k + 1. That is exactly the point at
-which the uninterrupted run stood when it saved the checkpoint. For other loops (epoch-based
+When to restore: ``IterBasedTrainLoop.run`` calls ``before_train_epoch``, then (from mmengine
+0.10.3 on) *re-draws* the k batches already trained (``next(dataloader_iterator)`` k times, which
+runs the transforms and so consumes the process' numpy / random / torch streams), and then
+fetches batch k + 1 *before* ``before_train_iter``. No hook runs between the skipped batches and
+batch k + 1, so the hook wraps the loop's ``dataloader_iterator`` for one pass: after the k
+skipped batches it restores the states, puts the original iterator back, and fetches batch k + 1.
+That is exactly the point at which the uninterrupted run stood when it saved the checkpoint. For other loops (epoch-based
 training, checkpoints at epoch ends) the states are restored in ``before_train_epoch``.
 
 Data loader workers (``num_workers > 0``) are seeded per worker by mmengine's ``worker_init_fn``
@@ -113,9 +113,9 @@ class _RestoreAfterSkippedBatches:
 class RNGStateHook(Hook):
     """Save the RNG states in every checkpoint and restore them when training resumes.
 
-    Add it to a config with ``custom_hooks = [dict(type='RNGStateHook')]`` (mmibs'
-    ``configs/_base_/default_runtime.py`` does). Checkpoints without states (older ones) resume
-    as before, with an info message.
+    Add it to a config with ``custom_hooks = [dict(type='RNGStateHook')]``
+    (``configs/_base_/runtime_safe.py`` does). Checkpoints without states resume as before, with
+    an info message.
 
     The states are those of the process that writes the checkpoint. In distributed training
     mmengine saves on rank 0 only, so the other ranks' states are not stored: with more than one

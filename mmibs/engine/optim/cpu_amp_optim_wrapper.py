@@ -1,7 +1,7 @@
 # Copyright (c) mmibs contributors. All rights reserved.
 """Mixed-precision training on the CPU (``tools/train.py --amp`` without a GPU).
 
-mmengine 0.10.7's ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU/MUSA device in its constructor and
+mmengine 0.10.x's ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU/MUSA device in its constructor and
 always builds a ``torch.cuda.amp.GradScaler``, so ``--amp`` cannot run on a CPU. This wrapper is a
 plain :class:`~mmengine.optim.OptimWrapper` whose ``optim_context`` adds
 ``torch.autocast('cpu', dtype=torch.bfloat16)``. bfloat16 has float32's exponent range, so the

@@ -1,8 +1,10 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Atomic checkpoint writes and the architecture check of SafeCheckpointRunner and its parts
-(mmibs.engine.checkpoint_safety, AtomicCheckpointHook)."""
+"""mmibs.engine.checkpoint: checkpoints torch's default loader reads, the architecture check on
+load (SafeCheckpointRunner, the default runner) and atomic writes (AtomicCheckpointHook, opt-in)."""
+import itertools
 import os
 import os.path as osp
+import pickle
 import signal
 import subprocess
 import sys
@@ -10,15 +12,107 @@ import textwrap
 from collections import deque
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
 from mmengine.logging import MessageHub
+from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.model import BaseModel
+from mmengine.runner import Runner
 from torch import nn
 
-from mmibs.engine import AtomicCheckpointHook, SafeCheckpointRunner
-from mmibs.engine.checkpoint_safety import atomic_open, check_checkpoint_fits_model
+from mmibs.engine import (AtomicCheckpointHook, SafeCheckpointRunner, check_checkpoint_fits_model,
+                          history_buffers_without_methods)
+from mmibs.engine import checkpoint as checkpoint_module
+from mmibs.utils.atomic_io import atomic_open
+
+
+# ----------------------------------------------------------------------------------------------
+# safe loading
+def _mmengine_like_checkpoint():
+    hub = MessageHub.get_instance('test_checkpoint_safe_loading')
+    for v in (3.0, 1.0, 2.0):
+        hub.update_scalar('train/loss', v)
+    hub.update_info('iter', 3)
+    checkpoint = dict(
+        meta=dict(iter=3, epoch=0, seed=0, dataset_meta=dict(classes=('car', 'road'))),
+        state_dict={'w': torch.ones(2)},
+        message_hub=hub.state_dict(),
+        np_scalar=np.float32(1.5),
+        np_array=np.arange(4, dtype=np.int64))
+    # what SafeCheckpointRunner does to every checkpoint before saving it
+    return history_buffers_without_methods(checkpoint)
+
+
+def test_checkpoint_loads_with_torch_defaults(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    torch.save(_mmengine_like_checkpoint(), path)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) == []
+    ckpt = torch.load(path, map_location='cpu')  # torch's default: weights_only=True
+    buffer = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer)
+    # The statistics methods work after loading although they were not pickled.
+    assert buffer.mean() == pytest.approx(2.0)
+    assert buffer.min() == 1.0 and buffer.current() == 2.0
+    assert ckpt['np_scalar'] == np.float32(1.5)
+    np.testing.assert_array_equal(ckpt['np_array'], np.arange(4))
+
+
+def test_history_buffer_pickles_without_function_references():
+    buffer = HistoryBuffer([1.0, 2.0], [1, 1])
+    checkpoint = dict(message_hub=dict(log_scalars=dict(loss=buffer)))
+    # protocol 2 as torch.save (pickle's own default, 4+, names methods without getattr)
+    data = pickle.dumps(history_buffers_without_methods(checkpoint), protocol=2)
+    assert b'getattr' not in data
+    restored = pickle.loads(data)['message_hub']['log_scalars']['loss']
+    assert type(restored) is HistoryBuffer
+    assert restored.max() == 2.0
+    # mmengine's own pickling is left as it is
+    assert b'getattr' in pickle.dumps(buffer, protocol=2)
+
+
+def test_safety_is_kept(tmp_path):
+    """Only the listed globals are allowed: a pickle calling an arbitrary function is refused."""
+    assert checkpoint_module.ALLOWED_GLOBALS  # import mmibs (conftest) ran the allow-listing
+    assert getattr not in checkpoint_module.ALLOWED_GLOBALS
+
+    class Evil:
+
+        def __reduce__(self):
+            return (print, ('pwned', ))
+
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': Evil()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+
+
+@pytest.mark.parametrize('runner_cls', [Runner, SafeCheckpointRunner])
+def test_only_the_safe_runner_writes_checkpoints_torch_load_reads(tmp_path, runner_cls):
+    """Why SafeCheckpointRunner is the default: a plain mmengine Runner's checkpoint (after a
+    training iteration, so the message hub holds history buffers) is refused by ``torch.load``
+    with its defaults, on ``getattr``."""
+    runner = runner_cls(
+        model=_Wrapped(),
+        work_dir=str(tmp_path / 'w'),
+        experiment_name=f'default_load_{next(_NAMES)}',
+        **_TRAIN,
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1)),
+        default_scope='mmdet')
+    runner.train()
+    path = str(tmp_path / 'w' / 'iter_1.pth')
+    if runner_cls is Runner:
+        with pytest.raises(pickle.UnpicklingError, match='getattr'):
+            torch.load(path, map_location='cpu')
+    else:
+        ckpt = torch.load(path, map_location='cpu')
+        assert ckpt['meta']['iter'] == 1
+        assert ckpt['message_hub']['log_scalars']  # the buffers are there, loaded safely
+
+
+# ----------------------------------------------------------------------------------------------
+# atomic writes (AtomicCheckpointHook)
 
 
 def test_atomic_open_keeps_old_file_when_the_write_fails(tmp_path):
@@ -57,6 +151,7 @@ def _hook_and_runner(work_dir: str, max_keep_ckpts: int = -1):
 
     def save_checkpoint(out_dir, filename, *args, **kwargs):
         saved.append(filename)
+        assert kwargs['backend_args'] == dict(backend='atomic_local')
         with open(osp.join(out_dir, filename), 'wb') as f:
             f.write(b'ckpt')
 
@@ -111,7 +206,7 @@ def test_checkpoint_killed_while_being_written_leaves_the_old_one(tmp_path):
             print('writing', flush=True)
             time.sleep(120)
         os.fsync = stalled_fsync
-        # the file backend SafeCheckpointRunner.save_checkpoint selects for local paths
+        # the file backend AtomicCheckpointHook selects for local folders
         save_checkpoint(dict(state_dict=dict(w=torch.ones(100000))), {path!r},
                         backend_args=dict(backend='atomic_local'))
     """)
@@ -188,8 +283,21 @@ class _Wrapped(BaseModel):
         super().__init__()
         self.net = _Net()
 
-    def forward(self, *args, **kwargs):
-        return dict()
+    def forward(self, x, mode: str = 'loss'):
+        # a loss that reaches one parameter, enough for a training step
+        return dict(loss=(self.net.head[1].bias * torch.stack(x).mean()).sum())
+
+
+#: What the runners in these tests train on (the loss above reads ``x``).
+_TRAIN = dict(
+    train_dataloader=dict(
+        dataset=[dict(x=torch.ones(1)), dict(x=torch.zeros(1))],
+        sampler=dict(type='InfiniteSampler'),
+        batch_size=1,
+        num_workers=0),
+    train_cfg=dict(by_epoch=False, max_iters=1),
+    optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)))
+_NAMES = itertools.count()
 
 
 def _runner(tmp_path, name: str, **kwargs) -> SafeCheckpointRunner:
@@ -214,42 +322,29 @@ def test_runner_load_checkpoint_names_the_file(tmp_path):
     runner.load_checkpoint(fitting)
 
 
-def test_runner_saves_checkpoints_atomically(tmp_path, monkeypatch):
-    """SafeCheckpointRunner.save_checkpoint replaces a local file only once it is complete."""
-    runner = _runner(
-        tmp_path,
-        'save_check',
-        train_dataloader=torch.utils.data.DataLoader([0]),
-        train_cfg=dict(by_epoch=False, max_iters=1),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)))
-    out_dir = str(tmp_path / 'ckpts')
-    os.makedirs(out_dir)
-    path = osp.join(out_dir, 'iter_1.pth')
-    with open(path, 'wb') as f:
-        f.write(b'old')
+def test_hook_saves_checkpoints_atomically(tmp_path, monkeypatch):
+    """AtomicCheckpointHook in a real runner: an interrupted save leaves the old file as it was;
+    a completed one replaces it with a checkpoint torch's default loader reads."""
+    work_dir = tmp_path / 'w'
+    work_dir.mkdir()
+    path = work_dir / 'iter_1.pth'
+    path.write_bytes(b'old')
+
+    def train():
+        _runner(
+            tmp_path,
+            f'atomic_hook_{next(_NAMES)}',
+            **_TRAIN,
+            default_hooks=dict(
+                checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=1))).train()
+
     with monkeypatch.context() as patch:
         patch.setattr(os, 'fsync', _interrupted_fsync)
         with pytest.raises(KeyboardInterrupt):
-            runner.save_checkpoint(
-                out_dir,
-                'iter_1.pth',
-                by_epoch=False,
-                save_optimizer=False,
-                save_param_scheduler=False)
-    assert os.listdir(out_dir) == ['iter_1.pth']
-    with open(path, 'rb') as f:
-        assert f.read() == b'old'
-    runner.save_checkpoint(
-        out_dir, 'iter_1.pth', by_epoch=False, save_optimizer=False, save_param_scheduler=False)
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+            train()
+    assert path.read_bytes() == b'old'
+    assert not [n for n in os.listdir(work_dir) if n.endswith('.tmp')]
+    train()
+    ckpt = torch.load(path, map_location='cpu')
     assert ckpt['state_dict'].keys() == _Wrapped().state_dict().keys()
-
-
-def test_runner_builds_atomic_checkpoint_hook_for_checkpoint_hook(tmp_path):
-    runner = _runner(
-        tmp_path,
-        'hook_swap',
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3)))
-    hooks = [h for h in runner.hooks if type(h).__name__.endswith('CheckpointHook')]
-    assert [type(h) for h in hooks] == [AtomicCheckpointHook]
-    assert hooks[0].interval == 3
+    assert (work_dir / 'last_checkpoint').read_text() == str(path)
