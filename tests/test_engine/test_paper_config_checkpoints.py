@@ -21,7 +21,7 @@ from mmengine.registry import RUNNERS
 from mmibs.engine import SafeCheckpointRunner
 from mmibs.engine.runner_setup import build_runner, select_amp_optim_wrapper
 from mmibs.registry import HOOKS
-from mmibs.testing import make_converted_cityscapes
+from projects.toy_cityscapes.synthetic import make_converted_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER_CONFIGS = sorted(
