@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Build decisions for mmcv 2.1.0, shared by ``tools/setup_env.sh`` and ``tools/check_cuda_build.sh``.
+"""Build decisions for mmcv 2.1.0, shared by ``tools/setup_env.sh`` and
+``tools/check_cuda_build.sh``.
 
 mmcv 2.1.0 is published as a source distribution only, so every user compiles it against their
 torch. Three things decide whether that build is right, and each is a function here so that it can
 be tested without a GPU:
 
 - :func:`patch_mmcv_sources`: mmcv 2.1.0's CUDA sources include ``<THC/THCAtomics.cuh>``, a header
-  that torch removed in 2.0 (its atomics moved to ``<ATen/cuda/Atomic.cuh>``, which provides the same
-  ``gpuAtomicAdd`` / ``atomicAdd`` overloads). The two include lines are replaced; nothing else.
+  that torch's CPU wheels lack and its CUDA wheels keep only as a forward to
+  ``<ATen/cuda/Atomic.cuh>`` (the same ``gpuAtomicAdd`` / ``atomicAdd`` overloads). The two include
+  lines are replaced by the ATen header; nothing else.
 - :func:`wheel_cache_key`: a compiled mmcv is only valid for the torch build, CUDA version, GPU
   architectures and Python it was compiled for, so all of them name the cached wheel.
 - :func:`check_mmcv_build`: a CPU-only mmcv under a CUDA torch imports fine and fails at the first
@@ -36,8 +38,7 @@ from typing import List, Optional, Sequence
 PATCH_REVISION = 1
 MMCV_VERSION = '2.1.0'
 
-#: (file under the source root, line to replace, replacement). mmcv's later releases made the same
-#: change (their CUDA helpers include ATen's Atomic.cuh).
+#: (file under the source root, line to replace, replacement).
 THC_INCLUDES = [
     ('mmcv/ops/csrc/common/pytorch_cuda_helper.hpp', '#include <THC/THCAtomics.cuh>',
      '#include <ATen/cuda/Atomic.cuh>'),
@@ -139,8 +140,9 @@ def resolve_arch_list(env_value: Optional[str],
                                             for major, minor in device_capabilities))
     raise BuildError(
         'torch is a CUDA build but no GPU is visible and TORCH_CUDA_ARCH_LIST is not set: set it '
-        "to the compute capabilities of the GPUs that will run mmibs, e.g. TORCH_CUDA_ARCH_LIST='8.0;"
-        "9.0' for A100 and H100 (nvidia-smi --query-gpu=compute_cap --format=csv on a GPU node)")
+        'to the compute capabilities of the GPUs that will run mmibs, e.g. '
+        "TORCH_CUDA_ARCH_LIST='8.0;9.0' for A100 and H100 (nvidia-smi --query-gpu=compute_cap "
+        '--format=csv on a GPU node)')
 
 
 def python_tag(version_info: Sequence[int] = sys.version_info) -> str:

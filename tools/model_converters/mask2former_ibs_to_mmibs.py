@@ -47,10 +47,12 @@ import pickle
 import re
 import sys
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from mmibs.utils.key_rules import Rule, rename_key
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -106,7 +108,6 @@ DROPPED = ('criterion.empty_weight', 'pixel_mean', 'pixel_std')
 _P = 'sem_seg_head.pixel_decoder.'
 _D = 'sem_seg_head.predictor.'
 _ENC = _P + r'transformer\.encoder\.layers\.(\d+)\.'
-_Rule = Tuple[str, Union[str, Callable[[re.Match], str]]]
 
 
 def _stage(m: re.Match) -> str:
@@ -115,7 +116,7 @@ def _stage(m: re.Match) -> str:
 
 
 #: Release name -> mmibs name; every rule is a full match, so an unknown tensor stays unmapped.
-RULES: List[_Rule] = [
+RULES: List[Rule] = [
     # backbone: detectron2 ResNet -> mmdet ResNet (bottleneck or basic blocks)
     (r'backbone\.stem\.conv1\.weight', 'backbone.conv1.weight'),
     (r'backbone\.stem\.conv1\.norm\.(\w+)', r'backbone.bn1.\1'),
@@ -169,11 +170,7 @@ class ConversionError(ValueError):
 
 def release_to_mmibs(key: str) -> Optional[str]:
     """The mmibs name of one release tensor, or None when no rule matches."""
-    for pattern, repl in RULES:
-        match = re.fullmatch(pattern, key)
-        if match:
-            return repl(match) if callable(repl) else match.expand(repl)
-    return None
+    return rename_key(key, RULES)
 
 
 def _names_list(names: Sequence[str], limit: int = 12) -> str:

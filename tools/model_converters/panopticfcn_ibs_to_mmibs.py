@@ -34,10 +34,12 @@ import pickle
 import re
 import sys
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+
+from mmibs.utils.key_rules import Rule, rename_key
 
 #: Cityscapes: mmibs region channel r (= label, things first) -> release channel (= trainId)
 CITYSCAPES_NUM_THINGS, CITYSCAPES_NUM_STUFF = 8, 11
@@ -60,7 +62,6 @@ SIGNATURE = ('backbone.bottom_up.stem.conv1.weight', 'semantic_fpn.p2.0.weight',
 REGION_KEYS = (f'{HEAD}.position_head.out_region.weight', f'{HEAD}.position_head.out_region.bias')
 
 
-_Rule = Tuple[str, Union[str, Callable[[re.Match], Optional[str]]]]
 _CONV_STACK_LEAF = r'(\d+)\.(weight|bias)'  # conv number (from 1) and tensor of a conv stack
 
 
@@ -98,7 +99,7 @@ _POSITION_CONV = r'position_head\.position_head\.position_head_head_'
 _KERNEL_CONV = r'kernel_head\.kernel_head\.kernel_head_head_'
 
 #: Release name -> mmibs name; every rule is a full match, so an unknown tensor stays unmapped.
-RULES: List[_Rule] = [
+RULES: List[Rule] = [
     # backbone: detectron2 ResNet -> mmdet ResNet
     (r'backbone\.bottom_up\.stem\.conv1\.weight', 'backbone.conv1.weight'),
     (r'backbone\.bottom_up\.stem\.conv1\.norm\.(\w+)', r'backbone.bn1.\1'),
@@ -132,11 +133,7 @@ RULES: List[_Rule] = [
 
 def release_to_mmibs(key: str) -> Optional[str]:
     """The mmibs state-dict name of a release tensor, or None when no rule applies."""
-    for pattern, repl in RULES:
-        match = re.fullmatch(pattern, key)
-        if match:
-            return repl(match) if callable(repl) else match.expand(repl)
-    return None
+    return rename_key(key, RULES)
 
 
 def detect_dataset(release: Dict[str, torch.Tensor]) -> str:

@@ -13,7 +13,7 @@ import pytest
 from mmibs.datasets import ThingsFirstPanopticDataset
 from mmibs.datasets.transforms.loading import panopticapi_rgb2id
 from mmibs.registry import TRANSFORMS
-from mmibs.testing import write_tiny_coco_panoptic
+from projects.toy_cityscapes.synthetic import write_tiny_coco_panoptic
 
 LOADER = dict(with_bbox=True, with_mask=True, with_seg=True)
 
