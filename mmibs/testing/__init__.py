@@ -5,9 +5,9 @@ The synthetic datasets (raw and converted scenes, evaluator pairs, tiny COCO-pan
 ``projects/toy_cityscapes/synthetic``.
 """
 from ._panoptic_fcn import (panoptic_fcn_base_config, synthetic_panoptic_sample,
-                            tiny_panoptic_fcn_cfg, two_car_scenes)
+                            tiny_panoptic_fcn_cfg, two_car_scenes, unscaled_sample)
 
 __all__ = [
     'panoptic_fcn_base_config', 'synthetic_panoptic_sample', 'tiny_panoptic_fcn_cfg',
-    'two_car_scenes'
+    'two_car_scenes', 'unscaled_sample'
 ]

@@ -81,6 +81,17 @@ def tiny_panoptic_fcn_cfg(
     return model
 
 
+def unscaled_sample(height: int, width: int) -> DetDataSample:
+    """An empty :obj:`DetDataSample` of an image of (height, width), neither resized nor padded."""
+    return DetDataSample(
+        metainfo=dict(
+            img_shape=(height, width),
+            ori_shape=(height, width),
+            pad_shape=(height, width),
+            batch_input_shape=(height, width),
+            scale_factor=(1.0, 1.0)))
+
+
 def synthetic_panoptic_sample(height: int,
                               width: int,
                               things: Sequence[Tuple[int, Tuple[int, int, int, int]]],
@@ -121,13 +132,7 @@ def synthetic_panoptic_sample(height: int,
     if void_rows is not None:
         sem[void_rows[0]:void_rows[1]] = 255
     img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.float32)
-    sample = DetDataSample(
-        metainfo=dict(
-            img_shape=(height, width),
-            ori_shape=(height, width),
-            pad_shape=(height, width),
-            batch_input_shape=(height, width),
-            scale_factor=(1.0, 1.0)))
+    sample = unscaled_sample(height, width)
     boxes = []
     for mask in masks:
         ys, xs = np.nonzero(mask)

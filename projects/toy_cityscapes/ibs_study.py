@@ -143,9 +143,16 @@ def run_dir(out: str, net: str, model: str, seed: int) -> str:
     return osp.join(out, 'runs', net, model.replace('+', '_'), f'seed{seed}')
 
 
-def study_run(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
-        cropsamp_scales=None, threads: int = None, ibs_weight: float = None,
-        ibs_partner: str = None) -> dict:
+def study_run(net: str,
+              model: str,
+              seed: int,
+              iters: int,
+              data_root: str,
+              out: str,
+              cropsamp_scales=None,
+              threads: int = None,
+              ibs_weight: float = None,
+              ibs_partner: str = None) -> dict:
     """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')

@@ -131,4 +131,3 @@ def test_seeded_and_collated_at_2k_2k_plus_1(data):
     assert plain['inputs'] == [1, 2]
     with pytest.raises(ValueError, match='same number of crops'):
         pair_collate([[dict(inputs=1)] * 2, dict(inputs=2)])
-

@@ -30,4 +30,3 @@ def test_crop_sampling_scales_report(tmp_path, capsys):
     same, expected = map(float, re.search(
         r'one image: ([\d.]+)%.*= ([\d.]+)%\)', out).groups())
     assert 0.0 < same and abs(same - expected) < 15.0
-

@@ -53,7 +53,8 @@ randomness = dict(seed=0)
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     proc = subprocess.run(
         [sys.executable, 'tools/train.py',
-         str(cfg), '--work-dir', str(tmp_path / 'work')] + (['--amp'] if amp_from == 'flag' else []),
+         str(cfg), '--work-dir',
+         str(tmp_path / 'work')] + (['--amp'] if amp_from == 'flag' else []),
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -61,7 +62,9 @@ randomness = dict(seed=0)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "type='CPUAmpOptimWrapper'" in out, 'the dumped config does not use the CPU wrapper'
-    iter_lines = [l for l in out.splitlines() if re.search(r'Iter\(train\)\s+\[\s*\d+/2\]', l)]
+    iter_lines = [
+        line for line in out.splitlines() if re.search(r'Iter\(train\)\s+\[\s*\d+/2\]', line)
+    ]
     assert len(iter_lines) == 2, out[-3000:]
     for line in iter_lines:
         losses = dict(re.findall(r'(\S*loss\S*): (\S+)', line))

@@ -88,4 +88,3 @@ def test_eval_panoptic_tool_missing_prediction(tmp_path):
             paths['gt_json'], paths['gt_folder'], paths['pred_json'], paths['pred_folder'],
             '--nproc', '1'
         ])
-

@@ -17,8 +17,8 @@ def test_modulated_deform_conv_forward_backward():
     assert conv.weight.grad.abs().sum() > 0
     # Zero offsets and a mask of 0.5 (sigmoid(0), the pack's initialisation) make it a plain
     # convolution scaled by 0.5: an independent check of the compiled CPU kernel.
-    ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias * 0, padding=1) * 0.5 + conv.bias.view(
-        1, -1, 1, 1)
+    plain = torch.nn.functional.conv2d(x, conv.weight, conv.bias * 0, padding=1)
+    ref = plain * 0.5 + conv.bias.view(1, -1, 1, 1)
     torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""Inference set-up from a config: dataset config, classes on the model, annotation-free pipeline."""
+"""Inference set-up from a config: dataset config, classes on the model, a pipeline without
+annotation loaders."""
 import warnings
 
 import pytest
@@ -50,7 +51,8 @@ def test_apply_dataset_meta_replaces_other_classes_with_a_warning():
 def test_apply_dataset_meta_keeps_matching_classes_and_takes_the_palette():
     model = _Model(dict(classes=['car', 'road'], extra='kept', palette=[(0, 0, 0)] * 2))
     apply_dataset_meta(model, META)
-    assert model.dataset_meta == dict(classes=['car', 'road'], extra='kept', palette=META['palette'])
+    assert model.dataset_meta == dict(
+        classes=['car', 'road'], extra='kept', palette=META['palette'])
 
 
 def test_inference_pipeline_drops_annotation_loaders():

@@ -309,8 +309,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             figure = draw_panoptic(img, pan_ids, classes, meta['palette'],
                                    num_things=num_thing_classes(meta),
                                    title=f'{stem}: {"ground truth" if name == "gt" else name}')
-            mmcv.imwrite(figure[..., ::-1], osp.join(args.out_dir, 'panoptic',
-                                                      f'{stem}_{name}.png'))
+            mmcv.imwrite(figure[..., ::-1],
+                         osp.join(args.out_dir, 'panoptic', f'{stem}_{name}.png'))
             num_panoptic += 1
         progress.update()
 

@@ -14,6 +14,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from mmibs.registry import TRANSFORMS
+from mmibs.utils.checks import check_choice
 
 
 @TRANSFORMS.register_module()
@@ -65,9 +66,7 @@ class ColorAugSSDTransform(BaseTransform):
                  saturation_low: float = 0.5,
                  saturation_high: float = 1.5,
                  hue_delta: int = 18) -> None:
-        if img_format not in ('BGR', 'RGB'):
-            raise ValueError(f'{type(self).__name__}: img_format must be "BGR" or "RGB", got '
-                             f'{img_format!r}')
+        check_choice(type(self).__name__, 'img_format', img_format, ('BGR', 'RGB'))
         if not (0 <= contrast_low <= contrast_high and 0 <= saturation_low <= saturation_high
                 and brightness_delta >= 0 and 0 <= hue_delta < 180):
             raise ValueError(f'{type(self).__name__}: need 0 <= low <= high for contrast and '

@@ -15,6 +15,7 @@ from mmdet.datasets.transforms import RandomCrop
 from mmdet.structures.bbox import HorizontalBoxes, autocast_box_type
 
 from mmibs.registry import TRANSFORMS
+from mmibs.utils.checks import check_choice
 
 
 def current_boxes(boxes: np.ndarray, results: dict) -> np.ndarray:
@@ -119,9 +120,7 @@ class RandomCropWithInstance(RandomCrop):
             allow_negative_crop=allow_negative_crop,
             recompute_bbox=recompute_bbox,
             bbox_clip_border=bbox_clip_border)
-        if box_source not in ('things', 'sampled_segment'):
-            raise ValueError(f'{type(self).__name__}: box_source must be "things" or '
-                             f'"sampled_segment", got {box_source!r}')
+        check_choice(type(self).__name__, 'box_source', box_source, ('things', 'sampled_segment'))
         self.box_source = box_source
         self.include_crowd = include_crowd
         self.min_box_area = min_box_area

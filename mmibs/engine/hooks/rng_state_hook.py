@@ -16,8 +16,9 @@ runs the transforms and so consumes the process' numpy / random / torch streams)
 fetches batch k + 1 *before* ``before_train_iter``. No hook runs between the skipped batches and
 batch k + 1, so the hook wraps the loop's ``dataloader_iterator`` for one pass: after the k
 skipped batches it restores the states, puts the original iterator back, and fetches batch k + 1.
-That is exactly the point at which the uninterrupted run stood when it saved the checkpoint. For other loops (epoch-based
-training, checkpoints at epoch ends) the states are restored in ``before_train_epoch``.
+That is exactly the point at which the uninterrupted run stood when it saved the checkpoint. For
+other loops (epoch-based training, checkpoints at epoch ends) the states are restored in
+``before_train_epoch``.
 
 Data loader workers (``num_workers > 0``) are seeded per worker by mmengine's ``worker_init_fn``
 and re-draw the skipped batches themselves, so their streams need no storing.

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.utils import ProgressBar
 from terminaltables import AsciiTable
 
+from mmibs.utils.checks import check_choice
 from mmibs.utils.fileio import load_json
 
 from .panoptic_png import PNG_DECODERS, png_decoder_available, read_panoptic_runs
@@ -179,9 +180,7 @@ def evaluate_panoptic(gt_json: Union[str, dict],
         ``num_images``, ``time`` (seconds) and, with ``classwise``, ``per_class``.
     """
     start = time.perf_counter()
-    if matching not in MATCHING_MODES:
-        raise ValueError(f'evaluate_panoptic: matching must be one of {MATCHING_MODES}, '
-                         f'got {matching!r}')
+    check_choice('evaluate_panoptic', 'matching', matching, MATCHING_MODES)
     if not png_decoder_available(decoder):
         raise ImportError(f'evaluate_panoptic: decoder={decoder!r} needs the imgread package '
                           f'(pip install imgread), or use one of {PNG_DECODERS[::2]}')

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from mmibs.utils.checks import check_choice
 from mmibs.utils.panoptic_ids import id2rgb, rgb2id  # noqa: F401  (re-exported)
 from .id_runs import IdRuns, changes
 from .panoptic_png import read_panoptic_png  # noqa: F401  (re-exported)
@@ -246,9 +247,7 @@ def panoptic_stats_single(gt_ids: Union[np.ndarray, IdRuns],
     Returns:
         PanopticStats: Statistics of this image.
     """
-    if matching not in MATCHING_MODES:
-        raise ValueError(f'panoptic_stats_single: matching must be one of {MATCHING_MODES}, '
-                         f'got {matching!r}')
+    check_choice('panoptic_stats_single', 'matching', matching, MATCHING_MODES)
     stats = PanopticStats(categories)
     cat_index = {int(cat_id): k for k, cat_id in enumerate(stats.cat_ids)}
     num_categories = len(stats.cat_ids)

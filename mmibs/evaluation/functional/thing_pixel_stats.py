@@ -32,6 +32,8 @@ from typing import Tuple
 
 import numpy as np
 
+from mmibs.utils.checks import check_choice
+
 MATCHING_MODES = ('pq', 'max_overlap')
 
 
@@ -83,9 +85,7 @@ def thing_pixel_counts(overlaps: np.ndarray,
         tuple[np.ndarray]: ``pix_tp_gt, pix_fn, pix_tp_pred, pix_fp``, int64, each shape (C, ),
         zero for stuff categories.
     """
-    if matching not in MATCHING_MODES:
-        raise ValueError(f'thing_pixel_counts: matching must be one of {MATCHING_MODES}, '
-                         f'got {matching!r}')
+    check_choice('thing_pixel_counts', 'matching', matching, MATCHING_MODES)
     num_categories = category_isthing.shape[0]
     # Crowd and stuff ground truth never pair: only non-crowd thing segments are instances.
     gt_keep = ~gt_crowd & category_isthing[gt_category]

@@ -24,6 +24,7 @@ from mmengine.fileio import dump, load
 from mmengine.logging import MMLogger, print_log
 
 from mmibs.registry import METRICS
+from mmibs.utils.checks import check_choice
 from ..functional import (MATCHING_MODES, PANOPTIC_KEYS, IdRuns, PanopticStats, id2rgb,
                           panoptic_result_tables, panoptic_stats_single, png_decoder_available,
                           read_panoptic_runs, semantic_iou, summarize_panoptic_stats)
@@ -95,9 +96,7 @@ class PanopticQualityMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if matching not in MATCHING_MODES:
-            raise ValueError(f'PanopticQualityMetric: matching must be one of {MATCHING_MODES}, '
-                             f'got {matching!r}')
+        check_choice('PanopticQualityMetric', 'matching', matching, MATCHING_MODES)
         if format_only and outfile_prefix is None:
             raise ValueError('PanopticQualityMetric: format_only=True needs an outfile_prefix')
         if ann_file is not None and seg_prefix is None and not format_only:

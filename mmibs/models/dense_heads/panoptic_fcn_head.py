@@ -299,15 +299,15 @@ class PanopticFCNHead(BaseModule):
 
         loss_pos_th = sum(
             self.loss_pos_th(
-                c, torch.stack([t[l]['center_heatmap'] for t in targets]), avg_factor=norm_th)
-            for l, c in enumerate(center_logits))
+                c, torch.stack([t[lvl]['center_heatmap'] for t in targets]), avg_factor=norm_th)
+            for lvl, c in enumerate(center_logits))
         # the release averages over the pixels of each (image, class) map, sums, divides by B
         loss_pos_st = sum(
             self.loss_pos_st(
                 r,
-                torch.stack([t[l]['region_scores'] for t in targets]),
+                torch.stack([t[lvl]['region_scores'] for t in targets]),
                 avg_factor=norm_img * r.shape[-2] * r.shape[-1])
-            for l, r in enumerate(region_logits))
+            for lvl, r in enumerate(region_logits))
         losses = dict(loss_pos_th=loss_pos_th, loss_pos_st=loss_pos_st)
         losses['loss_seg_th'] = self._masked_loss(self.loss_seg_th, thing_logits, thing_targets,
                                                   thing_weights, norm_th)

@@ -191,19 +191,15 @@ class PanopticFCNFeatureEncoder(BaseModule):
         return self.encoder(x)
 
 
-@MODELS.register_module()
-class PanopticFCNPositionHead(BaseModule):
-    """Position head: thing center heatmaps and stuff region maps, shared over levels.
+class LevelConvHead(BaseModule):
+    """A conv stack applied to each pyramid level, the trunk of the position and kernel heads.
 
     Args:
         in_channels (int): Channels of the pyramid levels. Defaults to 256.
         feat_channels (int): Channels of the conv stack. Defaults to 256.
         num_convs (int): Number of [conv, GN, ReLU] blocks. Defaults to 3.
-        num_things_classes (int): Center heatmap channels T. Defaults to 8.
-        num_region_classes (int): Region map channels R. Defaults to 19.
-        deform (bool): Modulated deformable convs (POSITION_HEAD.DEFORM). Defaults to True.
-        coord (bool): CoordConv input (POSITION_HEAD.COORD). Defaults to False.
-        bias_value (float): Initial bias of both outputs (THING.BIAS_VALUE). Defaults to -2.19.
+        deform (bool): Modulated deformable convs. Defaults to False.
+        coord (bool): CoordConv input. Defaults to False.
         norm_cfg (dict): Norm config. Defaults to GN with 32 groups.
         init_cfg (dict or list[dict], optional): Initialisation config. Defaults to None.
     """
@@ -212,18 +208,40 @@ class PanopticFCNPositionHead(BaseModule):
                  in_channels: int = 256,
                  feat_channels: int = 256,
                  num_convs: int = 3,
-                 num_things_classes: int = 8,
-                 num_region_classes: int = 19,
-                 deform: bool = True,
+                 deform: bool = False,
                  coord: bool = False,
-                 bias_value: float = -2.19,
                  norm_cfg: OptConfigType = dict(type='GN', num_groups=32, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.feat_channels = feat_channels
         self.convs = ConvNormReLUStack(
             in_channels, feat_channels, num_convs, coord=coord, deform=deform, norm_cfg=norm_cfg)
-        self.out_center = nn.Conv2d(feat_channels, num_things_classes, 3, padding=1)
-        self.out_region = nn.Conv2d(feat_channels, num_region_classes, 3, padding=1)
+
+
+@MODELS.register_module()
+class PanopticFCNPositionHead(LevelConvHead):
+    """Position head: thing center heatmaps and stuff region maps, shared over levels.
+
+    Args:
+        num_things_classes (int): Center heatmap channels T. Defaults to 8.
+        num_region_classes (int): Region map channels R. Defaults to 19.
+        bias_value (float): Initial bias of both outputs (THING.BIAS_VALUE). Defaults to -2.19.
+        deform (bool): Modulated deformable convs (POSITION_HEAD.DEFORM). Defaults to True.
+        coord (bool): CoordConv input (POSITION_HEAD.COORD). Defaults to False.
+        **kwargs: ``in_channels``, ``feat_channels``, ``num_convs``, ``norm_cfg`` and ``init_cfg``
+            of :class:`LevelConvHead`.
+    """
+
+    def __init__(self,
+                 num_things_classes: int = 8,
+                 num_region_classes: int = 19,
+                 bias_value: float = -2.19,
+                 deform: bool = True,
+                 coord: bool = False,
+                 **kwargs) -> None:
+        super().__init__(deform=deform, coord=coord, **kwargs)
+        self.out_center = nn.Conv2d(self.feat_channels, num_things_classes, 3, padding=1)
+        self.out_region = nn.Conv2d(self.feat_channels, num_region_classes, 3, padding=1)
         for layer in (self.out_center, self.out_region):
             nn.init.normal_(layer.weight, mean=0, std=0.01)
             nn.init.constant_(layer.bias, bias_value)
@@ -239,33 +257,22 @@ class PanopticFCNPositionHead(BaseModule):
 
 
 @MODELS.register_module()
-class PanopticFCNKernelHead(BaseModule):
+class PanopticFCNKernelHead(LevelConvHead):
     """Kernel head: CoordConv + conv stack + an output conv giving a kernel feature per position.
 
+    Its kernel features have ``feat_channels`` (C_k) channels.
+
     Args:
-        in_channels (int): Channels of the pyramid levels. Defaults to 256.
-        feat_channels (int): Channels of the conv stack and of the kernel features C_k.
-            Defaults to 256.
-        num_convs (int): Number of [conv, GN, ReLU] blocks. Defaults to 3.
         deform (bool): Modulated deformable convs (KERNEL_HEAD.DEFORM). Defaults to False.
         coord (bool): CoordConv input (KERNEL_HEAD.COORD). Defaults to True.
-        norm_cfg (dict): Norm config. Defaults to GN with 32 groups.
-        init_cfg (dict or list[dict], optional): Initialisation config. Defaults to None.
+        **kwargs: ``in_channels``, ``feat_channels``, ``num_convs``, ``norm_cfg`` and ``init_cfg``
+            of :class:`LevelConvHead`.
     """
 
-    def __init__(self,
-                 in_channels: int = 256,
-                 feat_channels: int = 256,
-                 num_convs: int = 3,
-                 deform: bool = False,
-                 coord: bool = True,
-                 norm_cfg: OptConfigType = dict(type='GN', num_groups=32, requires_grad=True),
-                 init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.out_channels = feat_channels
-        self.convs = ConvNormReLUStack(
-            in_channels, feat_channels, num_convs, coord=coord, deform=deform, norm_cfg=norm_cfg)
-        self.out_conv = nn.Conv2d(feat_channels, feat_channels, 3, padding=1)
+    def __init__(self, deform: bool = False, coord: bool = True, **kwargs) -> None:
+        super().__init__(deform=deform, coord=coord, **kwargs)
+        self.out_channels = self.feat_channels
+        self.out_conv = nn.Conv2d(self.feat_channels, self.feat_channels, 3, padding=1)
         nn.init.normal_(self.out_conv.weight, mean=0, std=0.01)
         nn.init.zeros_(self.out_conv.bias)
 

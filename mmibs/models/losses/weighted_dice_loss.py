@@ -14,6 +14,7 @@ from mmdet.models.losses.utils import weight_reduce_loss
 from torch import Tensor, nn
 
 from mmibs.registry import MODELS
+from mmibs.utils.checks import check_choice
 
 
 def weighted_dice_loss(pred: Tensor,
@@ -66,9 +67,7 @@ class WeightedDiceLoss(nn.Module):
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'WeightedDiceLoss: reduction must be none, mean or sum, got '
-                             f'{reduction!r}')
+        check_choice('WeightedDiceLoss', 'reduction', reduction, ('none', 'mean', 'sum'))
         self.use_sigmoid = use_sigmoid
         self.eps = eps
         self.reduction = reduction

@@ -26,6 +26,7 @@ from mmdet.structures.mask import mask2bbox
 from torch import Tensor
 
 from mmibs.registry import TASK_UTILS
+from mmibs.utils.checks import check_choice
 
 STUFF_MODES = ('all_classes', 'with_thing', 'stuff_only')
 
@@ -212,9 +213,7 @@ class PanopticFCNTargetGenerator:
                  region_score_thr: float = 0.5,
                  common_stride: int = 4,
                  ignore_index: int = 255) -> None:
-        if center_type not in ('mass', 'box'):
-            raise ValueError(f'PanopticFCNTargetGenerator: center_type must be mass or box, got '
-                             f'{center_type!r}')
+        check_choice('PanopticFCNTargetGenerator', 'center_type', center_type, ('mass', 'box'))
         self.num_things_classes = num_things_classes
         self.num_stuff_classes = num_stuff_classes
         self.stuff_mode = stuff_mode

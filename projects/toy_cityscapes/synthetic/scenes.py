@@ -123,9 +123,9 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> _Scene:
     for _ in range(int(rng.integers(1, 3))):
         scene.paint(
             ellipse(h, w, horizon - rng.uniform(0.0, 0.05) * h,
-                     rng.uniform(0.1, 0.9) * w,
-                     rng.uniform(0.08, 0.14) * h,
-                     rng.uniform(0.06, 0.12) * w), 'vegetation')
+                    rng.uniform(0.1, 0.9) * w,
+                    rng.uniform(0.08, 0.14) * h,
+                    rng.uniform(0.06, 0.12) * w), 'vegetation')
     scene.paint(rect(h, w, horizon, h, 0, w), 'road')
     side_left = bool(rng.integers(2))
     sw_x0, sw_x1 = (0, 0.3 * w) if side_left else (0.7 * w, w)

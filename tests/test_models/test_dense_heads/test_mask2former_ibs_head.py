@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 from mmdet.models.dense_heads import MaskFormerHead
-from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData, PixelData
 
 import mmibs  # noqa: F401  (registers Mask2FormerIBSHead and IBSLoss)
 from mmibs.registry import MODELS
+from mmibs.testing import unscaled_sample
 
 H, W = 64, 96  # input size; mask features are H/4 x W/4
 CHANNELS = 32
@@ -125,13 +125,7 @@ def build_head(seed=0, **kwargs):
 def make_sample(things, stuff_rows, with_semantic=True):
     """A data sample: ``things`` = [(label, (x1, y1, x2, y2))], ``stuff_rows`` =
     [(stuff label, first row, last row)]; other pixels are void (255)."""
-    sample = DetDataSample(
-        metainfo=dict(
-            img_shape=(H, W),
-            ori_shape=(H, W),
-            pad_shape=(H, W),
-            batch_input_shape=(H, W),
-            scale_factor=(1.0, 1.0)))
+    sample = unscaled_sample(H, W)
     masks = np.zeros((len(things), H, W), dtype=np.uint8)
     sem = np.full((H, W), 255, dtype=np.int64)
     for label, top, bottom in stuff_rows:
