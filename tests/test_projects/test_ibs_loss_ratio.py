@@ -66,8 +66,10 @@ def check_summary(out, stdout, m2f_weight):
         folder = ibs_loss_ratio.weight_run_dir(out, net, 'cropsamp+ibs', 0, weight)
         ibs, other = losses_from_scalars(folder)
         run = next(r for r in result['runs'] if r['net'] == net)
-        assert run['ibs'] == pytest.approx(ibs, rel=1e-9)
-        assert run['other'] == pytest.approx(other, rel=1e-9)
+        # the json keeps the averaged iterations: the last 2
+        assert run['tail_steps'] == [ITERS - 1, ITERS]
+        assert run['ibs'] == pytest.approx(ibs[-2:], rel=1e-9)
+        assert run['other'] == pytest.approx(other[-2:], rel=1e-9)
         mean_ibs, mean_other = np.mean(ibs[-2:]), np.mean(other[-2:])
         ratios[net] = mean_ibs / mean_other
         cell = entry[net]
@@ -91,12 +93,13 @@ def check_summary(out, stdout, m2f_weight):
 def test_ratio_end_to_end_recomputed_from_scalars(tmp_path):
     out = str(tmp_path / 'ratio')
     first = run_tool(out)
-    assert '[ibs-ratio] 2 runs' in first and first.count(': training 4 iterations') == 2
+    assert '[ibs-ratio] 2 runs' in first and '2 to train' in first
+    assert first.count(': training 4 iterations') == 2
     check_summary(out, first, config_weight('mask2former'))
 
     # another Mask2Former weight: Panoptic FCN's run is reused, Mask2Former's trained again
     second = run_tool(out, '--mask2former-weight', '2')
-    assert second.count('checking finished run') == 1
+    assert '1 to train' in second and second.count('checking finished run') == 1
     assert 'mask2former cropsamp+ibs seed 0: training 4 iterations, IBS weight 2 ' in second
     check_summary(out, second, 2.0)
     train_log = osp.join(
