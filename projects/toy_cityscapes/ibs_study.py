@@ -41,12 +41,11 @@ import math
 import os
 import os.path as osp
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
-from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, schedule_options,
-                   threads_per_job, train_and_test)
+from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, run_side_by_side,
+                   schedule_options, threads_per_job, train_and_test)
 
 PFCN = osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-')
 M2F = osp.join(CONFIG_DIR, 'mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-')
@@ -116,8 +115,12 @@ def parse_args(argv=None):
     return args
 
 
-def make_data(args, out: str) -> str:
-    """The synthetic set, written once per size/seed (``data/spec.json`` records them)."""
+def make_data(args, out: str, tag: str = TAG) -> str:
+    """The synthetic set, written once per size/seed (``data/spec.json`` records them).
+
+    ``args`` holds ``num_train``, ``num_val``, ``height``, ``width`` and ``data_seed``; ``tag``
+    names the caller in messages.
+    """
     data_root = osp.join(out, 'data', 'cityscapes') + '/'
     spec = dict(num_train=args.num_train, num_val=args.num_val, height=args.height,
                 width=args.width, seed=args.data_seed)
@@ -125,15 +128,15 @@ def make_data(args, out: str) -> str:
     if osp.exists(spec_file):
         with open(spec_file) as f:
             if json.load(f) == spec:
-                print(f'[study] data: reusing {data_root}', flush=True)
+                print(f'{tag} data: reusing {data_root}', flush=True)
                 return data_root
-        raise SystemExit(f'[study] {spec_file} was written for other data options than {spec}; '
+        raise SystemExit(f'{tag} {spec_file} was written for other data options than {spec}; '
                          'use another --out or the same options')
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
-    print(f'[study] data: {args.num_train} train + {args.num_val} val images of '
+    print(f'{tag} data: {args.num_train} train + {args.num_val} val images of '
           f'{args.height}x{args.width} -> {data_root}', flush=True)
     make_dataset(data_root, args.num_train, args.num_val, args.height, args.width, args.data_seed,
-                 log_dir=osp.join(out, 'logs'), echo=False, tag=TAG)
+                 log_dir=osp.join(out, 'logs'), echo=False, tag=tag)
     with open(spec_file, 'w') as f:
         json.dump(spec, f)
     return data_root
@@ -308,7 +311,7 @@ def main(argv=None):
           f'{total / 3600 / args.jobs:.1f} h ({per_run}); finished runs are skipped', flush=True)
     data_root = make_data(args, out)
 
-    results, t0, left = [], time.time(), total
+    t0, left = time.time(), total
     threads = threads_per_job(args.jobs)
     if args.jobs > 1:
         print(f'[study] {args.jobs} runs at a time, OMP_NUM_THREADS={threads or "inherited"} each',
@@ -325,25 +328,17 @@ def main(argv=None):
                            threads, args.ibs_weight, args.ibs_partner)
         return tag, t_run, result
 
-    # runs are independent processes; threads here only wait for them
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(one_run, k, *run) for k, run in enumerate(plan, 1)]
-        try:
-            for future in as_completed(futures):
-                tag, t_run, result = future.result()
-                results.append(result)
-                left -= estimate[result['net']]
-                took = time.time() - t_run
-                print(f'{tag}: PQ {result["metrics"]["PQ"]:.1f} '
-                      f'PQ_th {result["metrics"]["PQ_th"]:.1f} '
-                      f'Prec_th {result["metrics"]["Prec_th"]:.1f} ({took / 60:.1f} min; about '
-                      f'{left / 60 / args.jobs:.0f} min left)', flush=True)
-        except BaseException:
-            for future in futures:
-                future.cancel()  # the runs already started finish (or fail) on their own
-            raise
-    order = {run: k for k, run in enumerate(plan)}
-    results.sort(key=lambda r: order[(r['net'], r['model'], r['seed'])])
+    def report(done):
+        nonlocal left
+        tag, t_run, result = done
+        left -= estimate[result['net']]
+        took = time.time() - t_run
+        print(f'{tag}: PQ {result["metrics"]["PQ"]:.1f} '
+              f'PQ_th {result["metrics"]["PQ_th"]:.1f} '
+              f'Prec_th {result["metrics"]["Prec_th"]:.1f} ({took / 60:.1f} min; about '
+              f'{left / 60 / args.jobs:.0f} min left)', flush=True)
+
+    results = [result for _, _, result in run_side_by_side(plan, one_run, args.jobs, report)]
 
     summary = summarise(results, args.nets, models)
     table = format_markdown(summary, iters, args.seeds, args)

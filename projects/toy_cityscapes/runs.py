@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import Deque, Dict, List, Optional, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 #: The repository root: every tool runs from there.
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -47,6 +48,31 @@ def threads_per_job(jobs: int) -> Optional[int]:
     if jobs == 1 or 'OMP_NUM_THREADS' in os.environ:
         return None
     return max(1, cpu_cores() // jobs)
+
+
+def run_side_by_side(plan: Sequence[tuple], one_run: Callable[..., Any], jobs: int,
+                     report: Callable[[Any], None]) -> list:
+    """``one_run(k, *item)`` for every ``item`` of ``plan`` (k counts from 1), ``jobs`` at a time.
+
+    ``report`` receives each return value as its run finishes. On a failure the runs not started
+    are cancelled (those started finish or fail on their own) and the error propagates.
+
+    Returns:
+        list: The return values in the order of ``plan``.
+    """
+    results = [None] * len(plan)
+    # runs are independent processes; threads here only wait for them
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(one_run, k, *item): k - 1 for k, item in enumerate(plan, 1)}
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                report(results[futures[future]])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
 
 
 def run_tool(cmd: Sequence[str],

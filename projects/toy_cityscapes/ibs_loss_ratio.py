@@ -1,0 +1,375 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""How large the IBS loss is next to the original losses, for both tiny networks: the numbers
+behind the tiny Mask2Former's IBS weight.
+
+The paper sets Mask2Former's lambda_IBS so that the ratio of the IBS loss to the original losses is
+similar to Panoptic FCN's at its weight. This tool measures both ratios on the synthetic
+Cityscapes-layout data (make_synthetic.py + the real converter, as the study does): it trains the
+tiny Panoptic FCN at its released IBS weight (segment 4 x IBS 1) and the tiny Mask2Former at its
+configured weight through ``tools/train.py`` (runs.py), logging every iteration's losses, and
+reads them from mmengine's ``vis_data/scalars.json`` of each run. For each network and seed it
+reports, as means over the last ``--tail`` of the iterations:
+
+- the weighted IBS loss: the sum of the ``loss_ibs*`` keys (Mask2Former: ``loss_ibs`` of the last
+  layer and ``d{l}.loss_ibs`` of the auxiliary ones);
+- the other losses: the sum of every other loss key (what mmengine adds into ``loss`` beside IBS);
+- their ratio (mean weighted IBS / mean other losses) and the raw IBS loss (weighted / weight);
+
+and the Mask2Former weight that gives Panoptic FCN's ratio,
+``lambda_m2f_new = lambda_m2f * ratio_pfcn / ratio_m2f``. This assumes the weighted IBS loss
+scales linearly with its weight at a fixed training state; training with another weight changes
+the state (the raw IBS loss and the other losses), so the number is a first-order estimate, to be
+checked by measuring again with ``--mask2former-weight`` set to it (same ``--out``).
+
+Models (``--models``): ``cropsamp+ibs`` (default), the released recipe of both networks (crop
+sampling, IBS between the two crops of each pair), the one the paper's rule sets the weight for;
+``ibs``, plain crops with a random partner, as a comparison. Each model of one network is paired
+with the same model and seed of the other.
+
+Runs are the study's (ibs_study.py: same configs, data, schedules and seeds, ``--jobs`` runs at a
+time with one thread each on 2 cores) except that every iteration is logged and nothing is
+evaluated. Resumable: a run whose ``losses.json`` exists (``OUT/runs/NET/MODEL/seedS/weightW``) is
+not retrained, so a second ``--mask2former-weight`` with the same ``--out`` trains only the
+Mask2Former runs. Outputs (of the latest command): ``OUT/ibs_loss_ratio.json`` (settings, the
+summary, and per run the losses of the averaged iterations as read) and ``OUT/ibs_loss_ratio.md``.
+Time: 9 minutes for seeds 0 and 1 on 2 cores (measured: two one-thread runs side by side, Panoptic
+FCN 0.25 s and Mask2Former 0.45 s per iteration; the estimate printed at start uses the study's
+slower per-iteration times).
+
+Usage::
+
+    python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1
+    python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1 \
+        --mask2former-weight 5        # only Mask2Former is trained again
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import os.path as osp
+import re
+import sys
+import time
+from typing import Dict, List
+
+import numpy as np
+
+from .ibs_study import DEFAULT_ITERS, NETS, POLY_KEY, SEC_PER_ITER, make_data, run_dir
+from .runs import (REPO, data_options, default_jobs, run_side_by_side, run_tool, schedule_options,
+                   threads_per_job)
+
+TAG = '[ibs-ratio]'
+IBS_MODELS = ('ibs', 'cropsamp+ibs')
+REFERENCE, ADJUSTED = 'panoptic_fcn', 'mask2former'
+ASSUMPTION = ('The implied weight assumes that the weighted IBS loss scales linearly with its '
+              'weight at a fixed training state. Training with another weight changes the '
+              'state (the raw IBS loss and the other losses), so it is a first-order estimate: '
+              'measure again with --mask2former-weight set to it.')
+
+
+def say(line: str) -> None:
+    """Print a progress line in one write, so that the lines of runs side by side stay whole."""
+    sys.stdout.write(line + '\n')
+    sys.stdout.flush()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', default='ibs_ratio_out',
+                        help='output folder (default: ibs_ratio_out)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='randomness.seed of each run (default: 0)')
+    parser.add_argument('--models', nargs='+', default=['cropsamp+ibs'], choices=IBS_MODELS,
+                        help='IBS models measured for both networks (default: cropsamp+ibs, the '
+                        'released recipe)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations of every run (default: the study\'s, Panoptic '
+                        f'FCN {DEFAULT_ITERS[REFERENCE]}, Mask2Former {DEFAULT_ITERS[ADJUSTED]})')
+    parser.add_argument('--tail', type=float, default=0.25,
+                        help='fraction of the last iterations averaged (default: 0.25)')
+    parser.add_argument('--mask2former-weight', type=float, default=None,
+                        help='loss_weight of Mask2Former\'s IBS loss (default: the config\'s)')
+    parser.add_argument('--num-train', type=int, default=24, help='synthetic training images')
+    parser.add_argument('--num-val', type=int, default=30,
+                        help='synthetic validation images (written, not used)')
+    parser.add_argument('--height', type=int, default=256, help='synthetic image height')
+    parser.add_argument('--width', type=int, default=512, help='synthetic image width')
+    parser.add_argument('--data-seed', type=int, default=0, help='seed of the synthetic data')
+    parser.add_argument('--jobs', type=int, default=default_jobs(),
+                        help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
+                        '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores, as '
+                        'the study)')
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
+    if not 0 < args.tail <= 1:
+        parser.error(f'--tail must be in (0, 1], got {args.tail}')
+    if args.iters is not None and args.iters < 1:
+        parser.error(f'--iters must be >= 1, got {args.iters}')
+    if args.mask2former_weight is not None and args.mask2former_weight <= 0:
+        parser.error(f'--mask2former-weight must be > 0, got {args.mask2former_weight}')
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f'--seeds has duplicates: {args.seeds}')
+    return args
+
+
+def config_ibs_weight(config: str) -> float:
+    """``loss_weight`` of the IBS loss in ``config`` (a path relative to the repository root)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, config))
+    loss_ibs = cfg.model.panoptic_head.get('loss_ibs')
+    if not loss_ibs:
+        raise SystemExit(f'{TAG} {config} has no model.panoptic_head.loss_ibs')
+    return float(loss_ibs.get('loss_weight', 1.0))
+
+
+def is_ibs_key(key: str) -> bool:
+    """``loss_ibs``, ``loss_ibs_th``, ``d1.loss_ibs``: the last dotted part names the loss."""
+    return key.split('.')[-1].startswith('loss_ibs')
+
+
+def is_part_key(key: str) -> bool:
+    """A loss term: a key that mmengine's ``parse_losses`` adds into ``loss``, except ``loss``."""
+    return 'loss' in key and key != 'loss'
+
+
+def read_scalars(train_dir: str, iters: int) -> List[dict]:
+    """Every training iteration's logged scalars, in order, from the newest ``scalars.json`` under
+    ``train_dir`` (mmengine's LocalVisBackend writes one json line per logged iteration)."""
+    files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise SystemExit(f'{TAG} no */vis_data/scalars.json under {train_dir}')
+    with open(files[-1]) as f:  # the timestamped folder names sort by time
+        entries = [json.loads(line) for line in f if line.strip()]
+    entries = [e for e in entries if 'loss' in e]  # training iterations (validation has none)
+    steps = [e['step'] for e in entries]
+    if steps != list(range(1, iters + 1)):
+        raise SystemExit(f'{TAG} {files[-1]}: expected the losses of iterations 1..{iters}, one '
+                         f'line each, found steps {steps[:3]}...{steps[-3:]} ({len(steps)} lines); '
+                         'the training must log every iteration with window_size 1')
+    return entries
+
+
+def split_losses(entries: List[dict], source: str = '') -> Dict[str, list]:
+    """Per iteration: the weighted IBS loss (``loss_ibs*`` keys) and the other losses' sum, and
+    every loss key (``parts``)."""
+    keys = sorted({k for e in entries for k in e if is_part_key(k)})
+    ibs_keys = [k for k in keys if is_ibs_key(k)]
+    if not ibs_keys:
+        raise SystemExit(f'{TAG} {source}: no loss_ibs* key among the logged losses {keys}; is '
+                         'it an IBS config?')
+    ibs, other = [], []
+    for e in entries:
+        missing = [k for k in keys if k not in e]
+        if missing:
+            raise SystemExit(f'{TAG} {source}: step {e["step"]} lacks {missing}')
+        ibs.append(sum(e[k] for k in ibs_keys))
+        other.append(sum(e[k] for k in keys if k not in ibs_keys))
+        # the terms add up to the logged total (mmengine sums them into `loss`)
+        if not math.isclose(ibs[-1] + other[-1], e['loss'], rel_tol=1e-4, abs_tol=1e-5):
+            raise SystemExit(f'{TAG} {source}: step {e["step"]}: the loss terms sum to '
+                             f'{ibs[-1] + other[-1]} but loss is {e["loss"]}')
+    return dict(ibs_keys=ibs_keys, ibs=ibs, other=other,
+                parts={k: [e[k] for e in entries] for k in keys})
+
+
+def tail_length(iters: int, tail: float) -> int:
+    """Iterations averaged: the last ``tail`` of ``iters``, at least one."""
+    return max(1, int(round(iters * tail)))
+
+
+def summarise_run(losses: dict, weight: float, tail: float) -> dict:
+    """Means over the last ``tail`` of the iterations, the ratio and the raw IBS loss."""
+    n = tail_length(len(losses['ibs']), tail)
+    ibs = float(np.mean(losses['ibs'][-n:]))
+    other = float(np.mean(losses['other'][-n:]))
+    return dict(tail_iters=n, weight=weight, ibs=ibs, other=other, ratio=ibs / other,
+                raw_ibs=ibs / weight,
+                parts={k: float(np.mean(v[-n:])) for k, v in losses['parts'].items()})
+
+
+def implied_weight(m2f_weight: float, ratio_pfcn: float, ratio_m2f: float) -> float:
+    """The Mask2Former weight giving Panoptic FCN's ratio, first order (linear in the weight)."""
+    return m2f_weight * ratio_pfcn / ratio_m2f
+
+
+def weight_run_dir(out: str, net: str, model: str, seed: int, weight: float) -> str:
+    """A run's folder: the study's layout with the IBS weight below the seed, so that runs at
+    several Mask2Former weights share one ``--out`` and its Panoptic FCN runs."""
+    return osp.join(run_dir(out, net, model, seed), f'weight{weight:g}')
+
+
+def tail_record(run: dict, tail: float) -> dict:
+    """What the summary json keeps of a run: its settings and the per-iteration weighted IBS and
+    other losses of the averaged iterations (``tail_steps``: the first and last step); the whole
+    curves and every key stay in the run's ``losses.json``."""
+    n = tail_length(run['iters'], tail)
+    record = {k: run[k] for k in ('net', 'model', 'seed', 'iters', 'config', 'weight', 'source',
+                                  'ibs_keys')}
+    return dict(record, tail_steps=[run['iters'] - n + 1, run['iters']], ibs=run['ibs'][-n:],
+                other=run['other'][-n:])
+
+
+def dumps_compact(obj) -> str:
+    """``json.dumps(obj, indent=1)`` with every list of numbers on one line."""
+    text = json.dumps(obj, indent=1)
+    return re.sub(r'\[[-+0-9.eE,\s]*\]', lambda m: ' '.join(m.group(0).split()), text) + '\n'
+
+
+def train_run(net: str, model: str, seed: int, iters: int, data_root: str, out: str,
+              weight: float, weight_option: bool, threads=None) -> dict:
+    """Train one IBS model, logging every iteration; returns its per-iteration losses (read
+    back from ``losses.json`` when this run is already done)."""
+    wd = weight_run_dir(out, net, model, seed, weight)
+    done_file = osp.join(wd, 'losses.json')
+    if osp.exists(done_file):
+        with open(done_file) as f:
+            done = json.load(f)
+        if done.get('iters') == iters and done.get('weight') == weight:
+            return done
+    config = NETS[net][model]
+    nested = model.startswith('cropsamp')
+    train_dir = osp.join(wd, 'train')
+    os.makedirs(wd, exist_ok=True)
+    options = [o for o in data_options(data_root, nested) if o.startswith('train_dataloader')]
+    options += schedule_options(iters, POLY_KEY[net]) + [
+        f'randomness.seed={seed}',
+        # every iteration's own losses in scalars.json (no smoothing window)
+        'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+        # no evaluation: the losses are all this tool reads
+        'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None'
+    ]
+    if weight_option:
+        options.append(f'model.panoptic_head.loss_ibs.loss_weight={weight}')
+    run_tool([sys.executable, 'tools/train.py', config, '--work-dir', train_dir, '--cfg-options',
+              *options], osp.join(wd, 'train.log'), threads, echo=False, tag=TAG)
+    source = osp.relpath(train_dir, out)
+    losses = split_losses(read_scalars(train_dir, iters), source)
+    result = dict(net=net, model=model, seed=seed, iters=iters, config=config, weight=weight,
+                  source=source, **losses)
+    tmp = done_file + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(result, f)
+    os.replace(tmp, done_file)  # the marker of a finished run: written last, atomically
+    return result
+
+
+def summarise(runs: List[dict], models: List[str], seeds: List[int], tail: float) -> dict:
+    """{model: {per_seed: {seed: {net: run summary, implied_weight}}, mean: ...}}."""
+    by = {(r['net'], r['model'], r['seed']): r for r in runs}
+    summary = {}
+    for model in models:
+        per_seed = {}
+        for seed in seeds:
+            entry = {net: summarise_run(by[(net, model, seed)], by[(net, model, seed)]['weight'],
+                                        tail) for net in (REFERENCE, ADJUSTED)}
+            entry['implied_weight'] = implied_weight(entry[ADJUSTED]['weight'],
+                                                     entry[REFERENCE]['ratio'],
+                                                     entry[ADJUSTED]['ratio'])
+            per_seed[str(seed)] = entry
+        mean = {}
+        for net in (REFERENCE, ADJUSTED):
+            mean[net] = {
+                key: float(np.mean([per_seed[str(s)][net][key] for s in seeds]))
+                for key in ('weight', 'ibs', 'other', 'ratio', 'raw_ibs')
+            }
+        mean['implied_weight'] = implied_weight(mean[ADJUSTED]['weight'], mean[REFERENCE]['ratio'],
+                                                mean[ADJUSTED]['ratio'])
+        summary[model] = dict(per_seed=per_seed, mean=mean)
+    return summary
+
+
+def format_markdown(summary: dict, iters: dict, args) -> str:
+    lines = [
+        '# IBS loss next to the original losses\n',
+        f'Seeds {args.seeds}; {args.num_train} training images of {args.height}x{args.width} '
+        '(synthetic, data seed '
+        f'{args.data_seed}); iterations: ' + ', '.join(f'{n} {i}' for n, i in iters.items())
+        + f'; means over the last {args.tail:.0%} of the iterations. IBS: the weighted IBS loss '
+        '(sum of the loss_ibs* keys); other: the sum of the other losses; ratio: IBS / other; '
+        'raw IBS: IBS / weight.\n'
+    ]
+    for model, entry in summary.items():
+        lines += [f'## {model}\n', '| net | seed | weight | IBS | other | ratio | raw IBS |',
+                  '|---|---|---|---|---|---|---|']
+        rows = [(seed, e) for seed, e in entry['per_seed'].items()]
+        if len(rows) > 1:
+            rows.append(('mean', entry['mean']))
+        for seed, e in rows:
+            for net in (REFERENCE, ADJUSTED):
+                r = e[net]
+                lines.append(f'| {net} | {seed} | {r["weight"]:g} | {r["ibs"]:.4g} | '
+                             f'{r["other"]:.4g} | {r["ratio"]:.4g} | {r["raw_ibs"]:.4g} |')
+        lines.append('')
+        for seed, e in rows:
+            which = 'mean ratios' if seed == 'mean' else f'seed {seed}'
+            lines.append(f'- implied Mask2Former weight ({which}): {e[ADJUSTED]["weight"]:g} x '
+                         f'{e[REFERENCE]["ratio"]:.4g} / {e[ADJUSTED]["ratio"]:.4g} = '
+                         f'**{e["implied_weight"]:.3g}**')
+        lines.append('')
+    lines.append(ASSUMPTION)
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = osp.abspath(args.out)
+    os.makedirs(osp.join(out, 'logs'), exist_ok=True)
+    nets = (REFERENCE, ADJUSTED)
+    iters = {n: args.iters or DEFAULT_ITERS[n] for n in nets}
+    weights = {
+        n: {m: config_ibs_weight(NETS[n][m]) for m in args.models} for n in nets
+    }
+    if args.mask2former_weight is not None:
+        weights[ADJUSTED] = {m: args.mask2former_weight for m in args.models}
+    plan = [(n, m, s) for s in args.seeds for m in args.models for n in nets]
+    todo = [(n, m, s) for n, m, s in plan if not osp.exists(
+        osp.join(weight_run_dir(out, n, m, s, weights[n][m]), 'losses.json'))]
+    total = sum(iters[n] * SEC_PER_ITER[n] for n, _, _ in todo)
+    print(f'{TAG} {len(plan)} runs: {len(nets)} nets x {len(args.models)} models x '
+          f'{len(args.seeds)} seeds, {len(todo)} to train; iterations {iters}; IBS weights '
+          f'{weights}; rough time with {args.jobs} jobs {total / 60 / args.jobs:.0f} min',
+          flush=True)
+    data_root = make_data(args, out, TAG)
+    threads = threads_per_job(args.jobs)
+
+    def one_run(k, net, model, seed):
+        tag = f'{TAG} run {k}/{len(plan)} {net} {model} seed {seed}'
+        wd = weight_run_dir(out, net, model, seed, weights[net][model])
+        if osp.exists(osp.join(wd, 'losses.json')):
+            say(f'{tag}: checking finished run {wd}')
+        else:
+            say(f'{tag}: training {iters[net]} iterations, IBS weight {weights[net][model]:g} '
+                f'(log: {wd}/train.log)')
+        t_run = time.time()
+        result = train_run(net, model, seed, iters[net], data_root, out, weights[net][model],
+                           net == ADJUSTED and args.mask2former_weight is not None, threads)
+        return tag, t_run, result
+
+    def report(done):
+        tag, t_run, result = done
+        s = summarise_run(result, result['weight'], args.tail)
+        say(f'{tag}: IBS {s["ibs"]:.4g}, other {s["other"]:.4g}, ratio {s["ratio"]:.4g} (last '
+            f'{s["tail_iters"]} iterations; {(time.time() - t_run) / 60:.1f} min)')
+
+    t0 = time.time()
+    runs = [result for _, _, result in run_side_by_side(plan, one_run, args.jobs, report)]
+    summary = summarise(runs, args.models, args.seeds, args.tail)
+    table = format_markdown(summary, iters, args)
+    with open(osp.join(out, 'ibs_loss_ratio.md'), 'w') as f:
+        f.write(table)
+    with open(osp.join(out, 'ibs_loss_ratio.json'), 'w') as f:
+        f.write(dumps_compact(dict(
+            iters=iters, seeds=args.seeds, models=args.models, tail=args.tail,
+            num_train=args.num_train, size=[args.height, args.width], data_seed=args.data_seed,
+            mask2former_weight=args.mask2former_weight, assumption=ASSUMPTION, summary=summary,
+            runs=[tail_record(r, args.tail) for r in runs])))
+    print(table)
+    print(f'{TAG} done in {(time.time() - t0) / 60:.1f} min; {out}/ibs_loss_ratio.md, '
+          f'{out}/ibs_loss_ratio.json')
+
+
+if __name__ == '__main__':
+    main()

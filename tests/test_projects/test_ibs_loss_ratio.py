@@ -1,0 +1,148 @@
+# Copyright (c) mmibs contributors. All rights reserved.
+"""projects/toy_cityscapes/ibs_loss_ratio.py end to end at 4 iterations on tiny data: both tiny
+networks' released recipe (crop sampling + IBS) are trained through tools/train.py, and the
+printed and written ratios and the implied Mask2Former weight are recomputed here from the
+``scalars.json`` mmengine wrote for each run and from the configs' IBS weights. Run again with
+another Mask2Former weight in the same folder, only Mask2Former is retrained."""
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from projects.toy_cityscapes import ibs_loss_ratio, ibs_study
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ITERS = 4
+TAIL = 0.5  # the last 2 of 4 iterations
+
+
+def run_tool(out, *extra):
+    cmd = [
+        sys.executable, '-m', 'projects.toy_cityscapes.ibs_loss_ratio', '--out', out, '--iters',
+        str(ITERS), '--tail', str(TAIL), '--num-train', '4', '--num-val', '2', '--height', '128',
+        '--width', '256', '--jobs', '2', *extra
+    ]
+    # the tools it starts import this checkout's mmibs, wherever mmibs is installed from
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def config_weight(net):
+    cfg = Config.fromfile(osp.join(REPO, ibs_study.NETS[net]['cropsamp+ibs']))
+    return cfg.model.panoptic_head.loss_ibs.loss_weight
+
+
+def losses_from_scalars(run_folder):
+    """Per-iteration (IBS, other) read straight from the run's scalars.json."""
+    files = glob.glob(osp.join(run_folder, 'train', '*', 'vis_data', 'scalars.json'))
+    assert len(files) == 1, files
+    with open(files[0]) as f:
+        entries = [json.loads(line) for line in f]
+    assert [e['step'] for e in entries] == list(range(1, ITERS + 1))
+    ibs, other = [], []
+    for e in entries:
+        terms = {k: v for k, v in e.items() if 'loss' in k and k != 'loss'}
+        ibs.append(sum(v for k, v in terms.items() if 'loss_ibs' in k))
+        other.append(sum(v for k, v in terms.items() if 'loss_ibs' not in k))
+        assert ibs[-1] > 0 and abs(ibs[-1] + other[-1] - e['loss']) < 1e-3 * e['loss']
+    return ibs, other
+
+
+def check_summary(out, stdout, m2f_weight):
+    with open(osp.join(out, 'ibs_loss_ratio.json')) as f:
+        result = json.load(f)
+    entry = result['summary']['cropsamp+ibs']['per_seed']['0']
+    weights = {'panoptic_fcn': config_weight('panoptic_fcn'), 'mask2former': m2f_weight}
+    ratios = {}
+    for net, weight in weights.items():
+        folder = ibs_loss_ratio.weight_run_dir(out, net, 'cropsamp+ibs', 0, weight)
+        ibs, other = losses_from_scalars(folder)
+        run = next(r for r in result['runs'] if r['net'] == net)
+        # the json keeps the averaged iterations: the last 2
+        assert run['tail_steps'] == [ITERS - 1, ITERS]
+        assert run['ibs'] == pytest.approx(ibs[-2:], rel=1e-9)
+        assert run['other'] == pytest.approx(other[-2:], rel=1e-9)
+        mean_ibs, mean_other = np.mean(ibs[-2:]), np.mean(other[-2:])
+        ratios[net] = mean_ibs / mean_other
+        cell = entry[net]
+        assert cell['tail_iters'] == 2 and cell['weight'] == weight
+        assert cell['ibs'] == pytest.approx(mean_ibs, rel=1e-9)
+        assert cell['other'] == pytest.approx(mean_other, rel=1e-9)
+        assert cell['ratio'] == pytest.approx(ratios[net], rel=1e-9)
+        assert cell['raw_ibs'] == pytest.approx(mean_ibs / weight, rel=1e-9)
+        assert f'ratio {ratios[net]:.4g}' in stdout  # the progress line of the run
+        assert f'| {net} | 0 | {weight:g} | {mean_ibs:.4g} | {mean_other:.4g} | ' \
+               f'{ratios[net]:.4g} | {mean_ibs / weight:.4g} |' in stdout
+    implied = m2f_weight * ratios['panoptic_fcn'] / ratios['mask2former']
+    assert entry['implied_weight'] == pytest.approx(implied, rel=1e-9)
+    assert f'= **{implied:.3g}**' in stdout
+    assert 'first-order estimate' in stdout
+    with open(osp.join(out, 'ibs_loss_ratio.md')) as f:
+        assert f'= **{implied:.3g}**' in f.read()
+
+
+@pytest.mark.slow
+def test_ratio_end_to_end_recomputed_from_scalars(tmp_path):
+    out = str(tmp_path / 'ratio')
+    first = run_tool(out)
+    assert '[ibs-ratio] 2 runs' in first and '2 to train' in first
+    assert first.count(': training 4 iterations') == 2
+    check_summary(out, first, config_weight('mask2former'))
+
+    # another Mask2Former weight: Panoptic FCN's run is reused, Mask2Former's trained again
+    second = run_tool(out, '--mask2former-weight', '2')
+    assert '1 to train' in second and second.count('checking finished run') == 1
+    assert 'mask2former cropsamp+ibs seed 0: training 4 iterations, IBS weight 2 ' in second
+    check_summary(out, second, 2.0)
+    train_log = osp.join(
+        ibs_loss_ratio.weight_run_dir(out, 'mask2former', 'cropsamp+ibs', 0, 2.0), 'train.log')
+    with open(train_log) as f:
+        assert 'loss_weight=2.0' in f.read()  # the config the run dumped
+
+
+def test_losses_split_and_averaged():
+    entries = [
+        dict(step=i + 1, loss=10.0 + i, loss_cls=6.0, loss_mask=3.0 + i, loss_ibs=0.5,
+             **{'d1.loss_ibs': 0.5}, lr=0.1) for i in range(4)
+    ]
+    losses = ibs_loss_ratio.split_losses(entries, 'synthetic')
+    assert losses['ibs_keys'] == ['d1.loss_ibs', 'loss_ibs']
+    assert losses['ibs'] == [1.0] * 4 and losses['other'] == [9.0, 10.0, 11.0, 12.0]
+    summary = ibs_loss_ratio.summarise_run(losses, weight=5.0, tail=0.25)
+    assert summary['tail_iters'] == 1 and summary['ratio'] == 1.0 / 12.0
+    assert summary['raw_ibs'] == 0.2 and summary['parts']['loss_mask'] == 6.0
+    assert ibs_loss_ratio.implied_weight(50.0, 0.1, 0.4) == 12.5
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(SystemExit, match='no loss_ibs'):
+        ibs_loss_ratio.split_losses([dict(step=1, loss=1.0, loss_cls=1.0)], 'baseline')
+    with pytest.raises(SystemExit, match='sum to'):
+        ibs_loss_ratio.split_losses([dict(step=1, loss=5.0, loss_cls=1.0, loss_ibs=1.0)], 'x')
+    with pytest.raises(SystemExit, match='no .*scalars.json'):
+        ibs_loss_ratio.read_scalars(str(tmp_path), 3)
+    vis = tmp_path / '20260101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    # logged every 2 iterations: not the per-iteration losses the tool needs
+    (vis / 'scalars.json').write_text(''.join(
+        json.dumps(dict(step=s, loss=1.0)) + '\n' for s in (2, 4)))
+    with pytest.raises(SystemExit, match='every iteration'):
+        ibs_loss_ratio.read_scalars(str(tmp_path), 4)
+
+
+@pytest.mark.parametrize('argv, message', [(['--tail', '0'], '--tail must be in'),
+                                           (['--jobs', '0'], '--jobs must be >= 1'),
+                                           (['--mask2former-weight', '0'], 'must be > 0'),
+                                           (['--seeds', '1', '1'], 'duplicates')])
+def test_bad_options(capsys, argv, message):
+    with pytest.raises(SystemExit):
+        ibs_loss_ratio.parse_args(argv)
+    assert message in capsys.readouterr().err
