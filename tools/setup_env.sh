@@ -30,6 +30,7 @@ log() { printf '[setup_env] %s\n' "$*"; }
 
 # Everything that decides the environment's content; a change re-runs the install steps.
 want_stamp="$(cat "$repo"/requirements/*.txt "$repo/setup.py" "$repo/setup.cfg" "${BASH_SOURCE[0]}" \
+  "$repo/tools/mmcv_build.py" \
   | sha256sum | cut -d' ' -f1)"
 
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want_stamp" ]] \
