@@ -10,7 +10,9 @@ custom_imports = dict(imports=['mmibs'], allow_failed_imports=False)
 runner_type = 'SafeCheckpointRunner'
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
+    # log_metric_by_epoch=False: validation metrics are logged at the training iteration (with
+    # mmengine's default True an iteration-based run logs every validation at step 0)
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=3,
                     save_last=True))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)

@@ -15,7 +15,7 @@ Example::
 
     CONFIGS=projects/toy_cityscapes/configs
     python -m projects.toy_cityscapes.crop_sampling_scales \\
-        $CONFIGS/panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-cropsamp-128x256-ibs.py \\
+        $CONFIGS/panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-cropsamp-128x256-ibs.py \\
         demo_out/data/cityscapes/ --compare-scale 4
 """
 import argparse

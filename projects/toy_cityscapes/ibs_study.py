@@ -44,10 +44,10 @@ import time
 
 import numpy as np
 
-from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, run_side_by_side,
-                   schedule_options, threads_per_job, train_and_test)
+from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, read_val_curve,
+                   run_side_by_side, schedule_options, threads_per_job, train_and_test)
 
-PFCN = osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-')
+PFCN = osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-')
 M2F = osp.join(CONFIG_DIR, 'mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-')
 MODELS = ('baseline', 'ibs', 'cropsamp', 'cropsamp+ibs')
 SUFFIX = {
@@ -62,7 +62,7 @@ NETS = {
 }
 # the scheduler entry whose `end` is the number of iterations + 1 (Panoptic FCN: warm-up + poly)
 POLY_KEY = {'panoptic_fcn': 'param_scheduler.1.end', 'mask2former': 'param_scheduler.end'}
-DEFAULT_ITERS = {'panoptic_fcn': 1200, 'mask2former': 500}
+DEFAULT_ITERS = {'panoptic_fcn': 3000, 'mask2former': 500}
 # seconds per iteration of batch 4 at 128x256 of one of two one-thread runs sharing 2 cores
 # (measured, see the docstring); the estimate divides the sum by --jobs
 SEC_PER_ITER = {'panoptic_fcn': 0.45, 'mask2former': 0.75}
@@ -77,13 +77,17 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='study_out', help='output folder (default: study_out)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
                         help='randomness.seed of each run (default: 0 1 2)')
+    parser.add_argument('--middle-seeds', type=int, nargs='+', default=None,
+                        help='seeds of the two middle models, ibs and cropsamp, when the run time '
+                        'forces fewer (default: --seeds; baseline and cropsamp+ibs always run '
+                        'every --seeds)')
     parser.add_argument('--nets', nargs='+', default=list(NETS), choices=list(NETS))
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations of every run (default: Panoptic FCN '
                         f'{DEFAULT_ITERS["panoptic_fcn"]}, Mask2Former '
                         f'{DEFAULT_ITERS["mask2former"]})')
-    parser.add_argument('--num-train', type=int, default=24, help='synthetic training images')
+    parser.add_argument('--num-train', type=int, default=1000, help='synthetic training images')
     parser.add_argument('--num-val', type=int, default=30, help='synthetic validation images')
     parser.add_argument('--height', type=int, default=256, help='synthetic image height')
     parser.add_argument('--width', type=int, default=512, help='synthetic image width')
@@ -98,6 +102,10 @@ def parse_args(argv=None):
     parser.add_argument('--ibs-partner', choices=['pair', 'random', 'all'], default=None,
                         help='partner image of the IBS models (default: the configs\', \'pair\' '
                         'with crop sampling, \'random\' without); use another --out')
+    parser.add_argument('--val-interval', type=int, default=None,
+                        help='also validate every N iterations during training and keep the '
+                        'curve (PQ, PQ_th, PQ_st over iterations) in each run\'s metrics.json and '
+                        'the study\'s curves.md/png; the runs end as without it (RNGStateHook)')
     parser.add_argument('--jobs', type=int, default=default_jobs(),
                         help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
                         '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores: two '
@@ -112,7 +120,27 @@ def parse_args(argv=None):
         parser.error('--models must include "baseline" (the differences are paired with it)')
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds has duplicates: {args.seeds}')
+    if args.middle_seeds is None:
+        args.middle_seeds = list(args.seeds)
+    elif not set(args.middle_seeds) <= set(args.seeds) or len(set(args.middle_seeds)) != len(
+            args.middle_seeds):
+        parser.error(f'--middle-seeds {args.middle_seeds} must be distinct seeds of --seeds '
+                     f'{args.seeds} (the differences are paired with the baseline)')
     return args
+
+
+MIDDLE_MODELS = ('ibs', 'cropsamp')
+
+
+def study_plan(nets: list, models: list, seeds: list, middle_seeds: list) -> list:
+    """``(net, model, seed)`` of every run: per network the baseline and the released recipe
+    for every seed first, then the middle models for ``middle_seeds`` (a study cut short still
+    has its main comparison)."""
+    plan = []
+    for net in nets:
+        plan += [(net, m, s) for s in seeds for m in models if m not in MIDDLE_MODELS]
+        plan += [(net, m, s) for s in middle_seeds for m in models if m in MIDDLE_MODELS]
+    return plan
 
 
 def make_data(args, out: str, tag: str = TAG) -> str:
@@ -155,8 +183,14 @@ def study_run(net: str,
               cropsamp_scales=None,
               threads: int = None,
               ibs_weight: float = None,
-              ibs_partner: str = None) -> dict:
-    """One run; returns its metrics (read from ``metrics.json`` when it is already done)."""
+              ibs_partner: str = None,
+              val_interval: int = None) -> dict:
+    """One run; returns its metrics (read from ``metrics.json`` when it is already done).
+
+    ``val_interval``: also validate every that many iterations during training; the result's
+    ``curve`` holds those validations (RNGStateHook in the configs keeps the training's random
+    streams, so the run ends with the weights of a run without them).
+    """
     wd = run_dir(out, net, model, seed)
     metrics_file = osp.join(wd, 'metrics.json')
     if osp.exists(metrics_file):
@@ -175,11 +209,14 @@ def study_run(net: str,
         options.append(f'model.panoptic_head.loss_ibs.loss_weight={ibs_weight}')
     if model.endswith('ibs') and ibs_partner is not None:
         options.append(f'model.panoptic_head.loss_ibs.partner={ibs_partner}')
+    if val_interval:
+        options.append(f'train_cfg.val_interval={val_interval}')
     metrics, checkpoint, _ = train_and_test(
         config, iters, data_root, nested, osp.join(wd, 'train'), osp.join(wd, 'test'), options,
         (osp.join(wd, 'train.log'), osp.join(wd, 'test.log')), threads, echo=False, tag=TAG)
     result = dict(net=net, model=model, seed=seed, iters=iters, config=config,
-                  checkpoint=osp.relpath(checkpoint, out), metrics=metrics)
+                  checkpoint=osp.relpath(checkpoint, out), metrics=metrics,
+                  curve=read_val_curve(osp.join(wd, 'train')))
     tmp = metrics_file + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(result, f, indent=1)
@@ -226,7 +263,9 @@ def summarise(results: list, nets: list, models: list) -> dict:
 def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
     lines = [
         '# IBS study on synthetic Cityscapes-layout data\n',
-        f'Seeds {seeds}; {args.num_train} training and {args.num_val} validation images of '
+        f'Seeds {seeds}'
+        + (f' (ibs and cropsamp: {args.middle_seeds})' if args.middle_seeds != seeds else '')
+        + f'; {args.num_train} training and {args.num_val} validation images of '
         f'{args.height}x{args.width}; iterations: '
         + ', '.join(f'{n} {i}' for n, i in iters.items())
         + (f'; crop-sampling scales {args.cropsamp_scales}' if args.cropsamp_scales else '')
@@ -279,6 +318,81 @@ def plot(summary: dict, path: str) -> None:
     plt.close(fig)
 
 
+CURVE_KEYS = ('PQ', 'PQ_th', 'PQ_st')
+
+
+def summarise_curves(results: list) -> dict:
+    """{net: {model: {'iters': [...], key: {'mean': [...], 'min': [...], 'max': [...],
+    'n': seeds}}}} over the runs that validated during training (``--val-interval``), at the
+    iterations all of a model's runs share."""
+    curves = {}
+    for r in results:
+        if r.get('curve'):
+            curves.setdefault(r['net'], {}).setdefault(r['model'], []).append(r['curve'])
+    out = {}
+    for net, models in curves.items():
+        out[net] = {}
+        for model, runs in models.items():
+            iters = sorted(set.intersection(*(set(p['iter'] for p in c) for c in runs)))
+            entry = {'iters': iters}
+            for key in CURVE_KEYS:
+                table = np.array([[{p['iter']: p[key] for p in c}[i] for i in iters]
+                                  for c in runs])  # (runs, points)
+                entry[key] = dict(mean=table.mean(0).tolist(), min=table.min(0).tolist(),
+                                  max=table.max(0).tolist(), n=len(runs))
+            out[net][model] = entry
+    return out
+
+
+def format_curves(curves: dict) -> str:
+    """One table per network: PQ_th (mean over seeds, min-max) at each validated iteration."""
+    lines = ['# Validation during training (PQ_th; mean over seeds, [min, max])\n']
+    for net, models in curves.items():
+        iters = sorted(set.union(*(set(e['iters']) for e in models.values())))
+        lines += [f'## {net}\n', '| model (seeds) | ' + ' | '.join(map(str, iters)) + ' |',
+                  '|---' * (len(iters) + 1) + '|']
+        for model, e in models.items():
+            at = {i: k for k, i in enumerate(e['iters'])}
+            cells = []
+            for i in iters:
+                if i not in at:
+                    cells.append('-')
+                    continue
+                c = e['PQ_th']
+                cells.append(f'{c["mean"][at[i]]:.1f} [{c["min"][at[i]]:.1f}, '
+                             f'{c["max"][at[i]]:.1f}]' if c['n'] > 1 else
+                             f'{c["mean"][at[i]]:.1f}')
+            lines.append(f'| {model} ({e["PQ_th"]["n"]}) | ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def plot_curves(curves: dict, path: str) -> None:
+    """PQ, PQ_th and PQ_st over iterations, one row per network, one line per model
+    (mean over seeds, shaded min-max)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    size = (4.5 * len(CURVE_KEYS), 3.5 * len(curves))
+    fig, axes = plt.subplots(len(curves), len(CURVE_KEYS), figsize=size, squeeze=False)
+    for row, (net, models) in enumerate(curves.items()):
+        for col, key in enumerate(CURVE_KEYS):
+            ax = axes[row, col]
+            for model, e in models.items():
+                c = e[key]
+                ax.plot(e['iters'], c['mean'], marker='o', markersize=3,
+                        label=f'{model} ({c["n"]})')
+                if c['n'] > 1:
+                    ax.fill_between(e['iters'], c['min'], c['max'], alpha=0.2)
+            ax.set_title(f'{net}: {key}')
+            ax.set_xlabel('iteration')
+            ax.grid(alpha=0.3)
+        axes[row, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def figures(net: str, models: list, seed: int, iters: int, data_root: str, out: str,
             max_images: int) -> str:
     """The confusion figures of ``seed``'s runs of ``net`` (once: ``.done`` marks them)."""
@@ -302,12 +416,14 @@ def main(argv=None):
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     models = [m for m in MODELS if m in args.models]
     iters = {n: args.iters or DEFAULT_ITERS[n] for n in args.nets}
-    plan = [(n, m, s) for n in args.nets for s in args.seeds for m in models]
+    plan = study_plan(args.nets, models, args.seeds, args.middle_seeds)
     estimate = {n: iters[n] * SEC_PER_ITER[n] + EVAL_SEC for n in args.nets}
     total = sum(estimate[n] for n, _, _ in plan)
     per_run = ', '.join(f'{n} {estimate[n] / 60:.1f} min/run' for n in args.nets)
+    seeds_note = (f'{len(args.seeds)} seeds' if args.middle_seeds == args.seeds else
+                  f'seeds {args.seeds} (ibs, cropsamp: {args.middle_seeds})')
     print(f'[study] {len(plan)} runs: {len(args.nets)} nets x {len(models)} models x '
-          f'{len(args.seeds)} seeds; iterations {iters}; rough time with {args.jobs} jobs '
+          f'{seeds_note}; iterations {iters}; rough time with {args.jobs} jobs '
           f'{total / 3600 / args.jobs:.1f} h ({per_run}); finished runs are skipped', flush=True)
     data_root = make_data(args, out)
 
@@ -325,7 +441,7 @@ def main(argv=None):
         print(f'{tag}: ' + ('checking finished run' if cached else 'training + testing'),
               flush=True)
         result = study_run(net, model, seed, iters[net], data_root, out, args.cropsamp_scales,
-                           threads, args.ibs_weight, args.ibs_partner)
+                           threads, args.ibs_weight, args.ibs_partner, args.val_interval)
         return tag, t_run, result
 
     def report(done):
@@ -345,7 +461,8 @@ def main(argv=None):
     with open(osp.join(out, 'study.md'), 'w') as f:
         f.write(table)
     with open(osp.join(out, 'study.json'), 'w') as f:
-        json.dump(dict(iters=iters, seeds=args.seeds, num_train=args.num_train,
+        json.dump(dict(iters=iters, seeds=args.seeds, middle_seeds=args.middle_seeds,
+                       val_interval=args.val_interval, num_train=args.num_train,
                        num_val=args.num_val, size=[args.height, args.width],
                        data_seed=args.data_seed,
                        cropsamp_scales=args.cropsamp_scales, ibs_weight=args.ibs_weight,
@@ -353,13 +470,22 @@ def main(argv=None):
                        summary=summary,
                        runs=results), f, indent=1)
     plot(summary, osp.join(out, 'study.png'))
+    curves = summarise_curves(results)
+    if curves:
+        with open(osp.join(out, 'curves.md'), 'w') as f:
+            f.write(format_curves(curves))
+        with open(osp.join(out, 'curves.json'), 'w') as f:
+            json.dump(curves, f, indent=1)
+        plot_curves(curves, osp.join(out, 'curves.png'))
     figs = [
         figures(n, models, args.seeds[0], iters[n], data_root, out, args.fig_images)
         for n in args.nets
     ]
     print(table)
     print(f'[study] done in {(time.time() - t0) / 60:.1f} min; table {out}/study.md, '
-          f'{out}/study.json; plot {out}/study.png; figures {", ".join(figs)}')
+          f'{out}/study.json; plot {out}/study.png; '
+          + (f'curves {out}/curves.md, {out}/curves.png; ' if curves else '')
+          + f'figures {", ".join(figs)}')
 
 
 if __name__ == '__main__':

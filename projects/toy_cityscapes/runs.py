@@ -196,6 +196,21 @@ def read_metrics(test_dir: str, tag: str = '[demo]') -> Dict[str, float]:
     return {k.split('/')[-1]: v for k, v in metrics.items() if k.startswith('panoptic/')}
 
 
+def read_val_curve(train_dir: str, keys: Sequence[str] = ('PQ', 'PQ_th', 'PQ_st')) -> List[dict]:
+    """The validations run during training: ``[{'iter': i, 'PQ': ..., ...}]`` in order, read from
+    the newest ``*/vis_data/scalars.json`` under ``train_dir`` (mmengine's LocalVisBackend writes
+    a validation's metrics as one line whose ``step`` is the training iteration)."""
+    files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        return []
+    with open(files[-1]) as f:  # the timestamped folder names sort by time
+        entries = [json.loads(line) for line in f if line.strip()]
+    return [
+        dict(iter=e['step'], **{k: e[f'panoptic/{k}'] for k in keys}) for e in entries
+        if 'panoptic/PQ' in e
+    ]
+
+
 def train_and_test(config: str,
                    iters: int,
                    data_root: str,

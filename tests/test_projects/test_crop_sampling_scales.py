@@ -10,7 +10,7 @@ from projects.toy_cityscapes.synthetic import make_converted_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'projects', 'toy_cityscapes', 'configs',
-                  'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-cropsamp-128x256-ibs.py')
+                  'panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-cropsamp-128x256-ibs.py')
 
 
 def test_crop_sampling_scales_report(tmp_path, capsys):

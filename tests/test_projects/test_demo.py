@@ -21,21 +21,21 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     out = tmp_path / 'demo'
     proc = subprocess.run(
         [sys.executable, '-m', 'projects.toy_cityscapes.demo', '--out', str(out), '--iters', '3',
-         '--num-train', '4', '--num-val', '2'],
+         '--num-train', '4', '--num-val', '2', '--models', 'baseline', 'ibs', 'cropsamp+ibs'],
         # the tools the demo starts import this checkout's mmibs, wherever mmibs is installed from
         cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
     # every model trained for the requested iterations and was evaluated
-    for name in ('baseline', 'ibs', 'ibs+cropsamp'):
+    for name in ('baseline', 'ibs', 'cropsamp+ibs'):
         assert osp.isfile(out / 'work_dirs' / name / 'iter_3.pth')
         assert glob.glob(str(out / 'test' / name / '*' / '*.json'))
     # the configs each run dumps into its log: IBS in the IBS models only, crop sampling only
     # where asked
-    for name in ('ibs', 'ibs+cropsamp'):
+    for name in ('ibs', 'cropsamp+ibs'):
         assert "type='IBSLoss'" in (out / f'train_{name}.log').read_text()
     assert 'loss_ibs=None' in (out / 'train_baseline.log').read_text()
-    assert 'CropSamplingDataset' in (out / 'train_ibs+cropsamp.log').read_text()
+    assert 'CropSamplingDataset' in (out / 'train_cropsamp+ibs.log').read_text()
     assert 'CropSamplingDataset' not in (out / 'train_ibs.log').read_text()
 
     # the comparison table: a header with the confusion metrics and one numeric row per model
@@ -46,7 +46,7 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     metrics_table, found, comparison = summary.partition('Differences to the baseline')
     assert found, summary
     rows = [line for line in metrics_table.splitlines()
-            if line.startswith(('| baseline', '| ibs'))]
+            if line.startswith(('| baseline', '| ibs', '| cropsamp'))]
     assert len(rows) == 3
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')][1:-1]
@@ -54,12 +54,27 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
         assert all(0.0 <= v <= 100.0 for v in values), row
     # 3 iterations and 2 images are not the study's settings, and the demo says so
     assert 'other settings than the study' in comparison
-    diff_rows = [line for line in comparison.splitlines() if line.startswith('| ibs')]
-    assert [r.split('|')[1].strip() for r in diff_rows] == ['ibs', 'ibs+cropsamp']
+    diff_rows = [line for line in comparison.splitlines()
+                 if line.startswith(('| ibs', '| cropsamp'))]
+    assert [r.split('|')[1].strip() for r in diff_rows] == ['ibs', 'cropsamp+ibs']
 
     # the confusion figures of both kinds
     assert glob.glob(str(out / 'figures' / 'instances' / '*.png'))
     assert glob.glob(str(out / 'figures' / 'panoptic' / '*.png'))
+
+
+def test_default_demo_is_the_baseline_and_the_released_recipe_at_the_study_settings():
+    from projects.toy_cityscapes import ibs_study
+    args = demo.parse_args([])
+    study = ibs_study.parse_args([])
+    assert args.models == ['baseline', 'cropsamp+ibs']
+    assert args.iters == ibs_study.DEFAULT_ITERS['panoptic_fcn'] == 3000
+    assert (args.num_train, args.num_val, args.height, args.width) == (
+        study.num_train, study.num_val, study.height, study.width)
+    # the configs say the same schedule as the demo's default
+    from mmengine import Config
+    for name in args.models:
+        assert Config.fromfile(demo.DEMO_CONFIGS[name]).train_cfg.max_iters == args.iters
 
 
 def test_study_comparison_marks_effects_beyond_the_seed_spread():
@@ -80,13 +95,13 @@ def test_study_comparison_marks_effects_beyond_the_seed_spread():
     results = {
         'baseline': {k: 50.0 for k in keys},
         'ibs': {k: 56.5 for k in keys},
-        'ibs+cropsamp': {k: 48.0 for k in keys},
+        'cropsamp+ibs': {k: 48.0 for k in keys},
     }
     text = demo.format_study_comparison(results, study, args)
     rows = {line.split('|')[1].strip(): line for line in text.splitlines()
-            if line.startswith('| ibs')}
+            if line.startswith(('| ibs', '| cropsamp'))}
     assert rows['ibs'].count('+6.5 ; +5.0 ± 2.0 *') == len(keys)
-    assert rows['ibs+cropsamp'].count('-2.0 ; -1.0 ± 3.0 ~') == len(keys)
+    assert rows['cropsamp+ibs'].count('-2.0 ; -1.0 ± 3.0 ~') == len(keys)
     assert "used the study's data, configs, iterations and seed 0" in text
     args.iters = 3
     assert 'guide only' in demo.format_study_comparison(results, study, args)

@@ -26,7 +26,7 @@ def run_study(out):
         sys.executable, '-m', 'projects.toy_cityscapes.ibs_study', '--out', out, '--nets',
         'mask2former', '--models', *MODELS, '--seeds', '0', '1', '--iters', '2', '--num-train',
         '4', '--num-val', '2', '--height', '128', '--width', '256', '--fig-images', '1', '--jobs',
-        '2'
+        '2', '--val-interval', '1'
     ]
     # the tools the study starts import this checkout's mmibs, wherever mmibs is installed from
     env = dict(os.environ, PYTHONPATH=REPO)
@@ -52,6 +52,16 @@ def test_study_end_to_end_and_resumable(tmp_path):
     # paired with itself, the baseline's difference is exactly zero
     assert summary['baseline']['PQ']['diff'] == 0.0
     assert len(study['runs']) == 4
+    # --val-interval 1: every run validated at iterations 1 and 2, the last equal to the final
+    # evaluation of the same weights by tools/test.py
+    for run in study['runs']:
+        assert [p['iter'] for p in run['curve']] == [1, 2]
+        assert run['curve'][-1]['PQ'] == pytest.approx(run['metrics']['PQ'])
+    with open(osp.join(out, 'curves.json')) as f:
+        curves = json.load(f)['mask2former']
+    assert curves['baseline']['iters'] == [1, 2] and curves['baseline']['PQ_th']['n'] == 2
+    assert osp.getsize(osp.join(out, 'curves.png')) > 0
+    assert '| baseline (2) |' in open(osp.join(out, 'curves.md')).read()
     figures = osp.join(out, 'figures', 'mask2former')
     assert any(f.endswith('.png') for _, _, files in os.walk(figures) for f in files)
     checkpoint = osp.join(ibs_study.run_dir(out, 'mask2former', 'cropsamp+ibs', 1), 'train',
@@ -90,6 +100,36 @@ def test_overrides_reach_the_models_they_concern(tmp_path, monkeypatch, model):
     assert ('train_dataloader.dataset.scales=[32,64]' in train) == model.startswith('cropsamp')
     assert ('model.panoptic_head.loss_ibs.partner=random' in train) == model.endswith('ibs')
     assert 'tools/test.py' in ' '.join(calls[1])
+
+
+def test_plan_runs_the_main_comparison_first_and_middle_models_on_fewer_seeds(capsys):
+    args = ibs_study.parse_args(['--seeds', '0', '1', '2', '--middle-seeds', '0'])
+    plan = ibs_study.study_plan(['panoptic_fcn'], list(ibs_study.MODELS), args.seeds,
+                                args.middle_seeds)
+    assert plan[:6] == [('panoptic_fcn', m, s) for s in (0, 1, 2)
+                        for m in ('baseline', 'cropsamp+ibs')]
+    assert plan[6:] == [('panoptic_fcn', 'ibs', 0), ('panoptic_fcn', 'cropsamp', 0)]
+    assert ibs_study.parse_args([]).middle_seeds == [0, 1, 2]
+    with pytest.raises(SystemExit):
+        ibs_study.parse_args(['--seeds', '0', '1', '--middle-seeds', '5'])
+    assert 'must be distinct seeds of --seeds' in capsys.readouterr().err
+
+
+def test_curves_summary_at_the_shared_iterations():
+    def run(model, seed, values):
+        return dict(net='n', model=model, seed=seed, curve=[
+            dict(iter=i, PQ=v, PQ_th=v + 1, PQ_st=v - 1) for i, v in values])
+
+    curves = ibs_study.summarise_curves([
+        run('baseline', 0, [(500, 10.0), (1000, 20.0)]),
+        run('baseline', 1, [(500, 14.0), (1000, 30.0), (1500, 40.0)]),
+        dict(net='n', model='ibs', seed=0, curve=[]),  # validated only at the end: no curve
+    ])
+    entry = curves['n']['baseline']
+    assert list(curves['n']) == ['baseline'] and entry['iters'] == [500, 1000]
+    assert entry['PQ_th'] == dict(mean=[13.0, 26.0], min=[11.0, 21.0], max=[15.0, 31.0], n=2)
+    assert '| baseline (2) | 13.0 [11.0, 15.0] | 26.0 [21.0, 31.0] |' in ibs_study.format_curves(
+        curves)
 
 
 def test_jobs_must_be_positive(capsys):

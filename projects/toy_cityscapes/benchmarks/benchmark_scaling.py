@@ -50,7 +50,7 @@ from .common import naive_ibs, proc_status_mb, reset_peak_rss, run_child
 
 #: The trained model: the demo's Panoptic FCN with IBS.
 MODEL_CONFIG = osp.join(REPO, CONFIG_DIR,
-                        'panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256-ibs.py')
+                        'panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-crop-128x256-ibs.py')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

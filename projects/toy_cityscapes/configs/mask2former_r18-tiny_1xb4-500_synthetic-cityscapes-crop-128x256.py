@@ -86,4 +86,7 @@ default_hooks = dict(
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(window_size=50)
 randomness = dict(seed=0)
+# validation during training (the study's convergence curves, --val-interval) must not shift the
+# training's random streams: RNGStateHook saves them before validation and restores them after
+custom_hooks = [dict(type='RNGStateHook')]
 auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * images_per_gpu)

@@ -2,7 +2,7 @@
 # crop sampling (pairs of crops of one category at a shared target scale, at batch indices 2k and
 # 2k+1) and IBS between the two crops of each pair (partner 'pair', weight SEGMENT 4 x IBS 1).
 # Crop-sampling sizes are the Cityscapes values scaled by 1/4, like the rest of the demo.
-_base_ = ['./panoptic-fcn_r18-tiny_1xb4-1.2k_synthetic-cityscapes-crop-128x256.py']
+_base_ = ['./panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-crop-128x256.py']
 
 model = dict(
     panoptic_head=dict(
