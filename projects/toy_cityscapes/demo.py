@@ -9,8 +9,8 @@ cores (timed in the README).
 3. train Panoptic FCN from scratch on a small ResNet-18 (this project's configs/), by default
    twice: crop-based without IBS (the paper's baseline) and the released recipe, IBS between the
    two crops of crop-sampled pairs (``--models ... ibs`` adds IBS alone, random partner), each
-   for 3,000 iterations (where the baseline's PQ_th has levelled off), two at a time with one
-   thread each (runs.py), so that with the default options the runs are the study's
+   for 3,000 iterations (the baseline's PQ_th still rises there: the longest schedule that fits
+   the demo's time; README.md of this project), two at a time with one thread each (runs.py), so that with the default options the runs are the study's
    (ibs_study.py) Panoptic FCN seed 0,
 4. evaluate each with the full metric set (PQ/SQ/RQ, Acc_th/Prec_th, mIoU; tools/test.py),
 5. print a comparison table, and the differences to the baseline next to the study's over its
