@@ -19,12 +19,13 @@ tools/analysis_tools/visualize_confusion.py).
 Resumable: a run whose ``metrics.json`` exists (for the same iteration count) is not retrained, so
 starting the same command again continues where it stopped.
 
-Sizing (defaults: 3 seeds, 30 validation images, 24 training images of 256x512, 2 runs at a time
-with one thread each). Measured on 2 cores with two one-thread runs side by side (batch 4 of
-128x256 crops): Panoptic FCN 0.40 s per iteration of each run (one two-thread run alone: 0.3 s, so
-the pair does 1.5x the work), the tiny Mask2Former 0.68-0.80 s; a Panoptic FCN run of 1,200
-iterations takes about 10 minutes with its evaluation, a Mask2Former run of 500 about 7. The 24
-runs take about 2 hours on 2 cores; the tool prints its own estimate at start.
+Sizing (defaults: 3 seeds, 30 validation images, 1,000 training images of 256x512, 2 runs at a
+time with one thread each). Measured on 2 idle cores with two one-thread runs side by side (batch 4
+of 128x256 crops): Panoptic FCN about 0.21 s per iteration of each run, so a run of 3,000
+iterations takes about 12 minutes with six validations and its test, and the 8 Panoptic FCN runs of
+``--middle-seeds 0`` about 50 minutes; anything else on the machine slows this down in proportion
+(with two test processes beside it, 0.64 s). The tiny Mask2Former: 0.45 s per iteration. The tool
+prints its own estimate at start (from the per-iteration times below, rounded up).
 
 Usage::
 
@@ -65,7 +66,7 @@ POLY_KEY = {'panoptic_fcn': 'param_scheduler.1.end', 'mask2former': 'param_sched
 DEFAULT_ITERS = {'panoptic_fcn': 3000, 'mask2former': 500}
 # seconds per iteration of batch 4 at 128x256 of one of two one-thread runs sharing 2 cores
 # (measured, see the docstring); the estimate divides the sum by --jobs
-SEC_PER_ITER = {'panoptic_fcn': 0.45, 'mask2former': 0.75}
+SEC_PER_ITER = {'panoptic_fcn': 0.25, 'mask2former': 0.5}
 EVAL_SEC = 60  # tools/test.py start-up + 30 validation images
 METRICS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
 TAG = '[study]'
