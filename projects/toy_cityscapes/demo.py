@@ -22,6 +22,7 @@ the real path. The outputs are listed at the end; ``OUT/summary.md`` holds the t
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import time
@@ -131,6 +132,9 @@ def format_study_comparison(results: dict, study: dict, args) -> str:
                 cells.append(f'{here:+.1f} ; -')
                 continue
             diff, ci = entry[key]['diff'], entry[key]['ci95']
+            if math.isnan(ci):  # a study of one seed has no interval
+                cells.append(f'{here:+.1f} ; {diff:+.1f} (1 seed)')
+                continue
             mark = '*' if abs(diff) > ci else '~'
             cells.append(f'{here:+.1f} ; {diff:+.1f} ± {ci:.1f} {mark}')
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')

@@ -261,6 +261,11 @@ def summarise(results: list, nets: list, models: list) -> dict:
     return summary
 
 
+def plus_minus(value: float, spread: float, fmt: str = '.1f') -> str:
+    """``value ± spread``; the value alone where one seed gives no spread (nan)."""
+    return f'{value:{fmt}}' if math.isnan(spread) else f'{value:{fmt}} ± {spread:.1f}'
+
+
 def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
     lines = [
         '# IBS study on synthetic Cityscapes-layout data\n',
@@ -281,11 +286,11 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
     lines += [header, '|---' * (2 + 2 * len(METRICS)) + '|']
     for net, models in summary.items():
         for model, entry in models.items():
-            cells = [f'{entry[k]["mean"]:.1f} ± {entry[k]["std"]:.1f}' for k in METRICS]
+            cells = [plus_minus(entry[k]['mean'], entry[k]['std']) for k in METRICS]
             if model == 'baseline':
                 deltas = ['-'] * len(METRICS)
             else:
-                deltas = [f'{entry[k]["diff"]:+.1f} ± {entry[k]["ci95"]:.1f}' for k in METRICS]
+                deltas = [plus_minus(entry[k]['diff'], entry[k]['ci95'], '+.1f') for k in METRICS]
             lines.append(f'| {net} | {model} | ' + ' | '.join(cells + deltas) + ' |')
     return '\n'.join(lines) + '\n'
 

@@ -105,3 +105,8 @@ def test_study_comparison_marks_effects_beyond_the_seed_spread():
     assert "used the study's data, configs, iterations and seed 0" in text
     args.iters = 3
     assert 'guide only' in demo.format_study_comparison(results, study, args)
+    # a study of one seed has no interval, so no mark either way
+    one_seed = dict(study, seeds=[0], summary=dict(panoptic_fcn={
+        'ibs': {k: cell(5.0, float('nan')) for k in keys}}))
+    text = demo.format_study_comparison(results, one_seed, args)
+    assert text.count('+6.5 ; +5.0 (1 seed)') == len(keys) and 'nan' not in text

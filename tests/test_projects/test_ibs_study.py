@@ -149,3 +149,19 @@ def test_summary_statistics():
     assert cell['mean'] == 53.0 and abs(cell['std'] - 1.0) < 1e-12
     # differences 2, 3, 4: mean 3, sd 1, t(0.975, 2) = 4.3027 -> half-width 4.3027 / sqrt(3)
     assert cell['diff'] == 3.0 and abs(cell['ci95'] - 4.302653 / 3**0.5) < 1e-5
+
+
+def test_one_seed_table_has_no_spread():
+    """One seed has no standard deviation or interval: the table shows the value alone, not
+    '± nan'."""
+    runs = [dict(net='n', model=m, seed=0, metrics={k: v for k in ibs_study.METRICS})
+            for m, v in (('baseline', 50.0), ('ibs', 52.5))]
+    summary = ibs_study.summarise(runs, ['n'], ['baseline', 'ibs'])
+    args = ibs_study.parse_args([])
+    text = ibs_study.format_markdown(summary, {'n': 10}, [0], args)
+    assert 'nan' not in text
+    row = next(line for line in text.splitlines() if line.startswith('| n | ibs'))
+    assert row.count('| 52.5 ') == len(ibs_study.METRICS)
+    assert row.count('| +2.5 ') == len(ibs_study.METRICS)
+    # with several seeds the spread stays
+    assert ibs_study.plus_minus(3.0, 1.25, '+.1f') == '+3.0 ± 1.2'
