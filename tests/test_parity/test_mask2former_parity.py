@@ -10,15 +10,24 @@ tests/data/configs/mask2former_r18-parity_release-small_cityscapes-64x128.py, an
 reproduce:
 
 - inference (eval mode, 64x128): the class logits (columns permuted to mmibs' things-first order)
-  and mask logits of every prediction layer to ``atol=1e-4`` (logits up to ~230; measured
-  difference 0, one thread); the panoptic map pixel for pixel (same category, same segment
+  and mask logits of every prediction layer to 5e-5 of the layer's largest |logit| (logits up to
+  ~230; measured difference 0 on the CPU the fixture was written on, <= 1.3e-5 on another); the panoptic map pixel for pixel (same category, same segment
   partition; 6 segments, 2 of them instances of one thing class); the instance output (labels and
   masks identical, scores to ``rtol=1e-4``; measured 2e-13);
 - training (one forward/backward of a crop pair, batch norm in train mode as the Cityscapes
   recipe trains it): the Hungarian matching of every layer (query -> class, exactly), every loss
-  term of every layer (cls, mask, dice and IBS, weighted as both sum them) to ``rtol=1e-5``
-  (measured <= 2.2e-7), and 9 gradients from the stem to the class head to ``1e-4`` of their
-  largest entry (measured <= 1.7e-6).
+  term of every layer (cls, mask, dice and IBS, weighted as both sum them) to ``rtol=1e-4``
+  (measured <= 2.2e-7 on the fixture's CPU; on another, <= 2.6e-6 and 1.4e-5 for the
+  importance-sampled IBS terms), and 9 gradients: those of the head to 1e-4 of their largest entry
+  (measured <= 1.7e-6 on the fixture's CPU, <= 2.2e-5 on another), those that flow back through
+  the deformable encoder (its sampling offsets and the backbone) to 2e-2 in relative norm. That
+  part of the gradient is ill-conditioned, not wrong: a 1e-6 relative perturbation of the input
+  images moves it by 0.28 % (sampling offsets) to 0.56 % (backbone) on one CPU, and another CPU's
+  float32 rounding moves it as much (0.23-0.53 % against the fixture), while the head's gradients
+  move by < 4e-5.
+
+Tolerances therefore hold across CPUs: float32 kernels round differently on different machines
+(the fixture was written on one, CI may run on another).
 
 Random points: every ``torch.rand`` draw of the point-sampled matching, mask/dice and IBS losses
 goes through ``PointOracle`` on both sides, so the points are the same function of (layer, kind,
@@ -47,6 +56,9 @@ SMALL_CONFIG = osp.join(REPO, 'tests', 'data', 'configs',
                         'mask2former_r18-parity_release-small_cityscapes-64x128.py')
 CONVERTER = osp.join(REPO, 'tools', 'model_converters', 'mask2former_ibs_to_mmibs.py')
 INSTANCE_OFFSET = 1000
+LOGIT_TOL = 5e-5  # of the layer's largest |logit|
+# gradients that flow back through the deformable encoder (release names; module docstring)
+ILL_CONDITIONED = ('backbone.', 'sem_seg_head.pixel_decoder.transformer.encoder.')
 LOSS_NAMES = (('loss_ce', 'loss_cls'), ('loss_mask', 'loss_mask'), ('loss_dice', 'loss_dice'),
               ('loss_mask_ibs', 'loss_ibs'))
 
@@ -142,8 +154,8 @@ def test_fixture_is_small_and_complete(fixture):
 
 
 def test_inference_per_layer(fixture, model):
-    """Class and mask logits of all 4 prediction layers (|difference| <= 1e-4), panoptic map,
-    instances."""
+    """Class and mask logits of all 4 prediction layers (to 5e-5 of their largest), panoptic
+    map, instances."""
     _, arrays = fixture
     image, s = sample('infer', with_gt=False)
     rec = {}
@@ -155,10 +167,12 @@ def test_inference_per_layer(fixture, model):
     cls_layers, mask_layers = rec['out']
     release_cls = arrays['infer/cls'][..., common.CLASS_PERM]  # release columns -> mmibs order
     for layer in range(len(cls_layers)):
-        np.testing.assert_allclose(cls_layers[layer][0].numpy(), release_cls[layer], rtol=0,
-                                   atol=1e-4, err_msg=f'class logits, layer {layer}')
-        np.testing.assert_allclose(mask_layers[layer][0].numpy(), arrays['infer/masks'][layer],
-                                   rtol=0, atol=1e-4, err_msg=f'mask logits, layer {layer}')
+        for name, ours, release in (('class', cls_layers[layer][0].numpy(), release_cls[layer]),
+                                    ('mask', mask_layers[layer][0].numpy(),
+                                     arrays['infer/masks'][layer])):
+            np.testing.assert_allclose(ours, release, rtol=0,
+                                       atol=LOGIT_TOL * np.abs(release).max(),
+                                       err_msg=f'{name} logits, layer {layer}')
     check_panoptic(fixture, result.pred_panoptic_seg.sem_seg[0].numpy())
     check_instances(fixture, result.pred_instances)
 
@@ -195,7 +209,8 @@ def check_instances(fixture, pred):
 
 
 def test_training_losses_matching_and_gradients(fixture, model):
-    """Matching exactly; every loss term rtol 1e-5; gradients to 1e-4 x their max."""
+    """Matching exactly; every loss term rtol 1e-4; the head's gradients to 1e-4 x their max,
+    those through the deformable encoder to 2e-2 in relative norm (module docstring)."""
     meta, arrays = fixture
     head = model.panoptic_head
     oracle = common.PointOracle(meta['point_seed'], common.NUM_POINTS)
@@ -251,7 +266,7 @@ def test_training_losses_matching_and_gradients(fixture, model):
             if release_name == 'loss_mask_ibs' and layer == 0:  # no IBS on the query-only layer
                 assert r_key not in meta['losses'] and m_key not in losses
                 continue
-            assert losses[m_key].item() == pytest.approx(meta['losses'][r_key], rel=1e-5), m_key
+            assert losses[m_key].item() == pytest.approx(meta['losses'][r_key], rel=1e-4), m_key
     assert len(meta['losses']) == sum(1 for k in losses if 'loss' in k)
     params = dict(model.named_parameters())
     rename = load_rename()
@@ -262,7 +277,11 @@ def test_training_losses_matching_and_gradients(fixture, model):
         grad_m = params[rename(key)].grad.numpy()
         scale = np.abs(grad_r).max()
         assert scale > 0, key
-        np.testing.assert_allclose(grad_m, grad_r, rtol=0, atol=1e-4 * scale, err_msg=key)
+        if key.startswith(ILL_CONDITIONED):
+            error = np.linalg.norm(grad_m - grad_r) / np.linalg.norm(grad_r)
+            assert error <= 2e-2, f'{key}: relative error {error:.2e}'
+        else:
+            np.testing.assert_allclose(grad_m, grad_r, rtol=0, atol=1e-4 * scale, err_msg=key)
 
 
 def load_rename():

@@ -24,7 +24,8 @@ Tolerances (relative unless said): float64 targets 1e-12 absolute; loss terms 2e
 (measured <= 7e-8: the IBS term's float32 reaches every gradient); float32 training: loss terms
 1e-4; float32 inference: equal
 instance classes, scores to 1e-4 (float32 summation order), <= 1e-5 of the instance-mask pixels
-differing, the panoptic map identical; float64 inference against the float32 release: >= 99.9 %
+differing, <= 1e-4 of the panoptic pixels (identical on the CPU the fixtures were written on; one
+pixel of 131,072 flips on another CPU, where float32 kernels round differently); float64 inference against the float32 release: >= 99.9 %
 of the panoptic pixels identical; ``tools/test.py`` (float32): >= 99.5 %.
 """
 import copy
@@ -439,12 +440,14 @@ def predict(model, dtype):
 
 def test_float32_inference_equals_the_release():
     """float32, as the release infers: instances (classes equal, scores to 1e-4, <= 1e-5 of the
-    mask pixels differing) and the panoptic map identical, with things, stuff and void in it."""
+    mask pixels differing) and the panoptic map (<= 1e-4 of the pixels differing: identical on the
+    fixtures' CPU, one pixel flipped on another), with things, stuff and void in it."""
     _, data = fixtures()
     result = predict(build_model(torch.float32), torch.float32)
     pan = result.pred_panoptic_seg.sem_seg[0].numpy()
     reference = release_panoptic_as_mmibs(data['pan_seg'], data['pan_segments'])
-    np.testing.assert_array_equal(pan, reference)
+    assert pan.shape == reference.shape
+    assert (pan != reference).mean() <= 1e-4, f'{(pan != reference).sum()} pixels differ'
     is_thing = data['pan_segments'][:, 2].astype(bool)
     assert is_thing.sum() >= 2 and (~is_thing).sum() >= 2 and (reference == 19).any()
     ins = result.pred_instances
