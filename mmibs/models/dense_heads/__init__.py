@@ -2,5 +2,6 @@
 from .mask2former_ibs_head import Mask2FormerIBSHead
 from .panoptic_fcn_head import PanopticFCNHead
 from .panoptic_fcn_head_module import PanopticFCNHeadModule
+from .query_ibs_mixin import QueryIBSMixin
 
-__all__ = ['Mask2FormerIBSHead', 'PanopticFCNHead', 'PanopticFCNHeadModule']
+__all__ = ['Mask2FormerIBSHead', 'PanopticFCNHead', 'PanopticFCNHeadModule', 'QueryIBSMixin']
