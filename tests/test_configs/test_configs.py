@@ -93,6 +93,11 @@ EXPECTED_FILES = {
         'mask2former_r50_8xb2-300k_mapillary-instance-crop-1024x1024-ibs.py',
     ],
     'mask2former/released': sorted(RELEASED_TEST),
+    # IBS beyond the paper: MaskFormer on Mask2Former's Cityscapes crop recipe
+    'maskformer': [
+        'maskformer_r50_8xb2-90k_cityscapes-crop-512x1024.py',
+        'maskformer_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
+    ],
 }
 #: Test-only configs of the Mask2Former released checkpoints (the Panoptic FCN ones are
 #: RELEASED_CONFIGS): checked by test_mask2former_released_checkpoint_configs.
@@ -163,14 +168,15 @@ def point_to_synthetic(dataloader: dict, data: dict, instance: bool) -> dict:
     return dataloader
 
 
-def draw_train_samples(cfg: Config, synthetic: dict, index: int = 0) -> list:
-    """Build the train dataset on synthetic data (sizes / DATA_SHRINK) and draw item ``index``."""
+def draw_train_samples(cfg: Config, synthetic: dict, index: int = 0, seed: int = 0) -> list:
+    """Build the train dataset on synthetic data (sizes / DATA_SHRINK) and draw item ``index``
+    with the random augmentations seeded by ``seed``."""
     loader = shrink_sizes(cfg.train_dataloader.to_dict(), DATA_SHRINK)
     inner = loader['dataset'].get('dataset', loader['dataset'])
     data = synthetic['mapillary' if 'Mapillary' in inner['type'] else 'cityscapes']
     point_to_synthetic(loader, data, instance='Instance' in inner['type'])
-    torch.manual_seed(0)
-    np.random.seed(0)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = DATASETS.build(loader['dataset'])
         item = dataset[index]
@@ -453,6 +459,40 @@ def check_mask2former(model, cfg: Config, exp: dict) -> None:
     assert head.ibs_skip_first_layer  # the release's `i > 0`
 
 
+def check_maskformer(model, cfg: Config, exp: dict) -> None:
+    """mmdet's MaskFormer with the Cityscapes classes; IBS dense on every decoder layer."""
+    head = model.panoptic_head
+    num_classes = exp['num_things'] + exp['num_stuff']
+    assert model.backbone.depth == 50
+    assert (head.num_things_classes, head.num_stuff_classes) == (exp['num_things'],
+                                                                 exp['num_stuff'])
+    assert model.panoptic_fusion_head.num_stuff_classes == exp['num_stuff']
+    assert head.loss_cls.class_weight == [1.0] * num_classes + [0.1]
+    assert head.loss_cls.loss_weight == exp['class_loss_weight']
+    assert (type(head.loss_mask).__name__, head.loss_mask.loss_weight) == exp['mask_loss']
+    assert head.loss_dice.loss_weight == exp['dice_weight']
+    assert head.mask_embed[-1].out_features == exp['embed_dims']
+    assert head.num_queries == 100
+    assert len(head.transformer_decoder.layers) == exp['num_decoder_layers']
+    assert exp['backbone_bn'] == 'frozen'  # mmdet's MaskFormer: frozen BN, every conv trained
+    assert cfg.model.backbone.norm_cfg == dict(type='BN', requires_grad=False)
+    assert cfg.model.backbone.norm_eval and cfg.model.backbone.frozen_stages == -1
+    test_cfg = model.panoptic_fusion_head.test_cfg
+    assert (test_cfg['object_mask_thr'], test_cfg['iou_thr']) == (exp['object_mask_thr'],
+                                                                  exp['iou_thr'])
+    (pad, ) = cfg.model.data_preprocessor.batch_augments
+    assert tuple(pad['size']) == exp['pad_size'] == exp['crop']
+    assert (type(head).__name__ == 'MaskFormerIBSHead') == exp['ibs']
+    if not exp['ibs']:
+        assert type(head).__name__ == 'MaskFormerHead'
+        return
+    loss = head.loss_ibs
+    assert loss.partner == exp['partner'] == cfg.ibs_partner
+    assert loss.loss_weight == exp['ibs_weight'] == cfg.ibs_weight
+    assert loss.num_points is None  # dense, as MaskFormer's own mask losses
+    assert head.ibs_skip_first_layer is False  # every decoder layer
+
+
 def check_samples(samples: list, cfg: Config, exp: dict) -> None:
     assert len(samples) == (2 if train_dataset_cfg(cfg).type == 'CropSamplingDataset' else 1)
     for sample in samples:
@@ -480,6 +520,8 @@ def test_config_builds_with_the_paper_values(rel_path, synthetic):
     model = build_model(cfg)
     if name.startswith('panoptic-fcn'):
         check_panoptic_fcn(model, cfg, exp)
+    elif name.startswith('maskformer'):
+        check_maskformer(model, cfg, exp)
     else:
         check_mask2former(model, cfg, exp)
     check_optimizer(cfg, model, exp)
@@ -597,14 +639,29 @@ def shrink_model(cfg: Config) -> dict:
     'configs/mask2former/mask2former_r50_8xb2-300k_mapillary-instance-crop-1024x1024-ibs.py',
     'configs/panoptic_fcn/panoptic-fcn_r50_8xb4-150k_mapillary-cropsamp-1024x1024-ibs.py',
     'configs/panoptic_fcn/panoptic-fcn_r50_8xb4-65k_cityscapes-crop-512x1024-ibs.py',
+    'configs/maskformer/maskformer_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
 ])
 def test_config_pipeline_feeds_its_model(rel_path, synthetic):
     """Two items of the config's own train pipeline (sizes / DATA_SHRINK) through one training
     iteration of its model on ResNet-18: data contract, IBS loss keys and a positive IBS loss."""
     cfg = load_config(rel_path)
-    samples = draw_train_samples(cfg, synthetic)
-    if len(samples) == 1:  # not crop sampling: IBS needs a second image
-        samples = samples + draw_train_samples(cfg, synthetic, index=1)
+
+    def draw_two(seed: int) -> list:
+        samples = draw_train_samples(cfg, synthetic, seed=seed)
+        if len(samples) == 1:  # not crop sampling: IBS needs a second image
+            samples = samples + draw_train_samples(cfg, synthetic, index=1, seed=seed)
+        return samples
+
+    def has_things(samples: list) -> bool:
+        return any(len(s['data_samples'].gt_instances) for s in samples)
+
+    # a plain random crop (MaskFormer's config) can miss every thing: draw again until one of the
+    # two crops holds a thing, so that the IBS loss has something to supervise
+    samples, seed = draw_two(0), 0
+    while not has_things(samples) and seed < 20:
+        seed += 1
+        samples = draw_two(seed)
+    assert has_things(samples)
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(shrink_model(cfg))
@@ -615,6 +672,8 @@ def test_config_pipeline_feeds_its_model(rel_path, synthetic):
     assert all(torch.isfinite(v) for v in log.values())
     if model.__class__.__name__ == 'PanopticFCN':
         ibs_keys = {'loss_ibs_th'}
+    elif model.__class__.__name__ == 'MaskFormer':  # every one of the 6 decoder layers
+        ibs_keys = {'loss_ibs'} | {f'd{i}.loss_ibs' for i in range(5)}
     else:  # the final output and decoder layers 1..8: not the query-only prediction (d0)
         ibs_keys = {'loss_ibs'} | {f'd{i}.loss_ibs' for i in range(1, 9)}
     assert {k for k in log if 'ibs' in k} == ibs_keys
@@ -699,6 +758,33 @@ def test_mask2former_base_differs_from_mmdet_only_as_documented():
     assert (ours['test_cfg.iou_thr'], ours['test_cfg.object_mask_thr']) == (0.8, 0.8)
     assert ours['data_preprocessor.batch_augments.0.size'] == (512, 1024)
     assert (ours['backbone.norm_cfg.type'], ours['backbone.norm_eval']) == ('SyncBN', False)
+
+
+def test_maskformer_base_differs_from_mmdet_only_as_documented():
+    """configs/_base_/models/maskformer_r50_cityscapes.py writes out mmdet 3.3.0's
+    maskformer_r50_ms-16xb1-75e_coco.py model; only the class counts, the class weights and the
+    fixed 512x1024 pad of the crops differ."""
+    ours = flatten(load_config('configs/_base_/models/maskformer_r50_cityscapes.py').model)
+    mmdet_config = osp.join(
+        osp.dirname(mmdet.__file__), '.mim', 'configs', 'maskformer',
+        'maskformer_r50_ms-16xb1-75e_coco.py')
+    mmdet_model = flatten(Config.fromfile(mmdet_config).model.to_dict())
+    differing = {
+        k
+        for k in set(ours) | set(mmdet_model) if ours.get(k, '?') != mmdet_model.get(k, '?')
+    }
+    documented = {
+        'panoptic_head.num_things_classes', 'panoptic_head.num_stuff_classes',
+        'panoptic_fusion_head.num_things_classes', 'panoptic_fusion_head.num_stuff_classes'
+    }
+    class_weight = {k for k in differing if k.startswith('panoptic_head.loss_cls.class_weight.')}
+    pad = {k for k in differing if k.startswith('data_preprocessor.batch_augments')}
+    assert differing - class_weight - pad <= documented, sorted(differing - class_weight - pad)
+    assert class_weight and pad  # 134 -> 20 class weights; mmdet pads nothing to a fixed size
+    assert ours['data_preprocessor.batch_augments.0.size'] == (512, 1024)
+    assert ours['data_preprocessor.batch_augments.0.type'] == 'BatchFixedSizePad'
+    assert (ours['panoptic_head.num_things_classes'],
+            ours['panoptic_head.num_stuff_classes']) == (8, 11)
 
 
 @pytest.mark.parametrize('rel_path', RELEASED)

@@ -314,3 +314,59 @@ def test_config_default_is_cityscapes_release():
     assert (ibs.partner, ibs.num_points, ibs.oversample_ratio, ibs.importance_sample_ratio,
             ibs.loss_weight, ibs.alpha, ibs.gamma) == ('pair', 12544, 3.0, 0.75, 50.0, 0.25, 2.0)
     assert head.ibs_skip_first_layer
+
+
+@pytest.mark.parametrize('loss_ibs,skip_first', [
+    (dict(type='IBSLoss', partner='random', num_points=32, loss_weight=50.0), True),
+    (dict(type='IBSLoss', partner='pair', num_points=None, loss_weight=2.0), False),
+])
+def test_head_is_mmdet_losses_then_ibs_loss_per_layer_bit_for_bit(loss_ibs, skip_first):
+    """The head (its IBS machinery lives in QueryIBSMixin) against the composition written out:
+    mmdet's Mask2FormerHead.loss on the same weights and seed, then IBSLoss on each layer's
+    matched thing embeddings, layers in order, continuing the same RNG stream (partners and
+    points are drawn after mmdet's losses). Every loss and every gradient is bit-identical."""
+    head = build_head(loss_ibs=loss_ibs, ibs_skip_first_layer=skip_first)
+    ref_head = build_head(head_type='Mask2FormerHead')
+    ref_head.load_state_dict(head.state_dict(), strict=True)
+    ref_ibs = MODELS.build(loss_ibs)
+    samples = [scene('cars'), scene('people')]
+    feats = make_features(2)
+
+    torch.manual_seed(3)
+    losses = head.loss(feats, samples)
+
+    assignments, embeds, mask_features = [], [], []
+    original = MaskFormerHead.get_targets
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        assignments.append((out[0], out[3]))
+        return out
+
+    h1 = ref_head.mask_embed.register_forward_hook(lambda m, a, out: embeds.append(out))
+    h2 = ref_head.pixel_decoder.register_forward_hook(
+        lambda m, a, out: mask_features.append(out[0]))
+    torch.manual_seed(3)
+    with mock.patch.object(MaskFormerHead, 'get_targets', spy):
+        ref_losses = ref_head.loss(feats, samples)
+        for layer in range(1 if skip_first else 0, 10):
+            labels_list, weights_list = assignments[layer]
+            things = [
+                embeds[layer][b][(weights_list[b] > 0) & (labels_list[b] < NUM_THINGS)]
+                for b in range(2)
+            ]
+            key = 'loss_ibs' if layer == 9 else f'd{layer}.loss_ibs'
+            ref_losses[key] = ref_ibs(things, mask_features[0])
+    h1.remove()
+    h2.remove()
+    assert list(losses) == list(ref_losses)  # same keys in the same order
+    for key, value in ref_losses.items():
+        assert torch.equal(losses[key], value), key
+    sum(losses.values()).backward()
+    sum(ref_losses.values()).backward()
+    ref_params = dict(ref_head.named_parameters())
+    for name, param in head.named_parameters():
+        ref_grad = ref_params[name].grad
+        assert (param.grad is None) == (ref_grad is None), name
+        if ref_grad is not None:
+            torch.testing.assert_close(param.grad, ref_grad, rtol=0, atol=0, msg=name)
