@@ -1,6 +1,11 @@
 # Copyright (c) mmibs contributors. All rights reserved.
+from .condinst_ibs_head import CondInstIBSMaskHead
 from .mask2former_ibs_head import Mask2FormerIBSHead
 from .panoptic_fcn_head import PanopticFCNHead
 from .panoptic_fcn_head_module import PanopticFCNHeadModule
+from .solov2_ibs_head import SOLOV2IBSHead
 
-__all__ = ['Mask2FormerIBSHead', 'PanopticFCNHead', 'PanopticFCNHeadModule']
+__all__ = [
+    'CondInstIBSMaskHead', 'Mask2FormerIBSHead', 'PanopticFCNHead', 'PanopticFCNHeadModule',
+    'SOLOV2IBSHead'
+]
