@@ -12,7 +12,8 @@ from typing import Optional
 
 # {model}_{backbone}_{gpus}xb{batch}-{iters}_{dataset}-[instance-]{crop|cropsamp|full}-{size}
 # [-ibs][-variant].py
-NAME_PATTERN = re.compile(r'^(?P<model>panoptic-fcn|mask2former|solov2|condinst)_(?P<backbone>r50|r18-tiny)_'
+NAME_PATTERN = re.compile(r'^(?P<model>panoptic-fcn|mask2former|solov2|condinst)_'
+                          r'(?P<backbone>r50|r18-tiny)_'
                           r'(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<iters>\d+)k_'
                           r'(?P<dataset>synthetic-cityscapes|cityscapes|mapillary)-'
                           r'(?P<task>instance-)?(?P<mode>crop|cropsamp|full)-'

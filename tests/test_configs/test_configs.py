@@ -546,11 +546,13 @@ def test_demo_config_builds(rel_path, synthetic):
     samples = draw_train_samples(cfg, synthetic)
     name = osp.basename(rel_path)
     ibs, crop_sampling = '-ibs' in name, '-cropsamp-' in name
-    # Mask2Former's plain head has no loss_ibs attribute; Mask2FormerIBSHead and Panoptic FCN do
-    assert (getattr(model.panoptic_head, 'loss_ibs', None) is not None) == ibs
+    # IBS lives in the panoptic head, or in the mask head of the instance nets (SOLOv2, CondInst)
+    head = model.panoptic_head if hasattr(model, 'panoptic_head') else model.mask_head
+    # Mask2Former's plain head has no loss_ibs attribute; the other heads hold None without IBS
+    assert (getattr(head, 'loss_ibs', None) is not None) == ibs
     if ibs:
         # the pair partner only exists with crop-sampled pairs; plain crops draw a random one
-        assert model.panoptic_head.loss_ibs.partner == ('pair' if crop_sampling else 'random')
+        assert head.loss_ibs.partner == ('pair' if crop_sampling else 'random')
     assert (train_dataset_cfg(cfg).type == 'CropSamplingDataset') == crop_sampling
     assert len(samples) == (2 if crop_sampling else 1)
 
@@ -717,7 +719,8 @@ def test_ibs_configs_differ_from_their_baseline_only_in_ibs(rel_path):
     head = 'mask_head' if parse_name(osp.basename(rel_path))['model'] in INSTANCE_NETS \
         else 'panoptic_head'
     allowed = {f'model.{head}.type', 'model.panoptic_head.ibs_skip_first_layer'}
-    if exp.get('embed_dims', 256) != 256:  # the C ablation changes the embedding width, nothing else
+    # the C ablation changes the embedding width, nothing else
+    if exp.get('embed_dims', 256) != 256:
         allowed.add('model.panoptic_head.head_module.feature_encoder.out_channels')
     if exp['images_per_gpu'] != parse_name(osp.basename(baseline_of(rel_path)))['batch']:
         allowed.update(BATCH_KEYS)  # full-image IBS needs >= 2 images per GPU

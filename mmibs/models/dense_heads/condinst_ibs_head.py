@@ -109,8 +109,8 @@ class CondInstIBSMaskHead(CondInstMaskHead):
         :meth:`mmdet.models.dense_heads.CondInstMaskHead._get_targets_single`.
         """
         if self._ibs_selected is not None:
-            self._ibs_selected.append(self._selected_positives(mask_preds, gt_instances,
-                                                               positive_info))
+            self._ibs_selected.append(
+                self._selected_positives(mask_preds, gt_instances, positive_info))
         return super()._get_targets_single(mask_preds, gt_instances, positive_info)
 
     def _selected_positives(self, mask_preds: Tensor, gt_instances: InstanceData,
@@ -133,15 +133,13 @@ class CondInstIBSMaskHead(CondInstMaskHead):
         positions = torch.arange(mask_preds.shape[0], device=mask_preds.device)
         devices = [mask_preds.device] if mask_preds.is_cuda else []
         with torch.random.fork_rng(devices=devices):
-            kept, targets, _ = super()._get_targets_single(positions, gt_instances,
-                                                            positive_info)
+            kept, targets, _ = super()._get_targets_single(positions, gt_instances, positive_info)
         if targets is None:
             return positions[:0]
         return kept
 
     def loss_by_feat(self, mask_preds: List[Tensor], batch_gt_instances: InstanceList,
-                     batch_img_metas: List[dict], positive_infos: InstanceList,
-                     **kwargs) -> dict:
+                     batch_img_metas: List[dict], positive_infos: InstanceList, **kwargs) -> dict:
         """mmdet's mask loss, then the IBS loss of the selected positives.
 
         Args:

@@ -107,9 +107,9 @@ class SOLOV2IBSHead(SOLOV2Head):
         return losses
 
     @staticmethod
-    def _positive_kernels(mlvl_kernel_preds: List[Tensor],
-                          targets: List[Tuple[List[Tensor], List[list]]]
-                          ) -> Tuple[List[Tensor], int]:
+    def _positive_kernels(
+            mlvl_kernel_preds: List[Tensor],
+            targets: List[Tuple[List[Tensor], List[list]]]) -> Tuple[List[Tensor], int]:
         """The kernels of the positive cells of each image and mmdet's ``num_pos``.
 
         Args:

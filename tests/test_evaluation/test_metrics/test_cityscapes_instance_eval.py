@@ -1,9 +1,10 @@
 # Copyright (c) mmibs contributors. All rights reserved.
-"""The Cityscapes instance-segmentation evaluation of configs/_base_/datasets/cityscapes_instance_crop.py
-on synthetic raw Cityscapes (cityscapesscripts-style ``gtFine``) converted by the real converter:
-the val dataset and pipeline of the config, mmdet's CityScapesMetric as configured, the ground
-truth found from the image paths. Perfect predictions (the converter's thing instances) score an
-AP of 1, predictions of the wrong class 0, and a SOLOv2 config's model feeds the metric."""
+"""The Cityscapes instance-segmentation evaluation of
+configs/_base_/datasets/cityscapes_instance_crop.py on synthetic raw Cityscapes (``gtFine`` as
+cityscapesscripts writes it) converted by the real converter: the val dataset and pipeline of the
+config, mmdet's CityScapesMetric as configured, the ground truth found from the image paths.
+Perfect predictions (the converter's thing instances) score an AP of 1, predictions of the wrong
+class 0, and a SOLOv2 config's model feeds the metric."""
 import copy
 import os.path as osp
 

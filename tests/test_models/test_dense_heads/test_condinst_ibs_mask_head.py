@@ -247,7 +247,8 @@ def test_ibs_uses_the_positives_of_the_mask_loss_and_keeps_its_draw(selection):
             mock.patch.object(type(head), '_ibs_loss', spy_ibs):
         losses = head.loss(make_features(2), samples, positive_infos=infos)
     torch.manual_seed(3)
-    ref_losses = ref_head.loss(make_features(2), samples, positive_infos=make_positive_infos(samples))
+    ref_infos = make_positive_infos(samples)
+    ref_losses = ref_head.loss(make_features(2), samples, positive_infos=ref_infos)
     assert torch.equal(losses['loss_mask'], ref_losses['loss_mask'])
     assert losses['loss_ibs'] > 0
     # the rows the mask loss kept are the forward rows at the indices IBS uses
