@@ -12,7 +12,8 @@ model = dict(
 
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=False),
+    # the semantic map locates a sampled stuff segment for the crop (the heads do not use it)
+    dict(type='LoadCheckedPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
     dict(type='ResizeToSegmentScale', side_min=512 // 4, side_max=3096 // 4,
          overall_max=6192 // 4,
          stuff_resize=dict(type='RandomResize', scale={{_base_.image_scale}},
