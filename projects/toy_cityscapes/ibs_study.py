@@ -78,8 +78,11 @@ POLY_KEY = {
 }
 DEFAULT_ITERS = {'panoptic_fcn': 3000, 'mask2former': 500, 'solov2': 3000, 'condinst': 3000}
 # seconds per iteration of batch 4 at 128x256 of one of two one-thread runs sharing 2 cores
-# (measured, see the docstring); the estimate divides the sum by --jobs
-SEC_PER_ITER = {'panoptic_fcn': 0.45, 'mask2former': 0.75, 'solov2': 0.45, 'condinst': 0.45}
+# (measured, see the docstring); the estimate divides the sum by --jobs. SOLOv2 and CondInst
+# (crop sampling + IBS, 30 iterations): measured only as one one-thread run at lower priority
+# beside two one-thread training runs on 2 cores, so upper bounds (mmdet's SOLOv2 builds its
+# targets in Python loops over grid cells)
+SEC_PER_ITER = {'panoptic_fcn': 0.45, 'mask2former': 0.75, 'solov2': 3.4, 'condinst': 2.0}
 EVAL_SEC = 60  # tools/test.py start-up + 30 validation images
 #: the head that holds each network's IBS loss (--ibs-weight, --ibs-partner)
 IBS_HEAD = {
