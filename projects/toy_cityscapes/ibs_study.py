@@ -329,13 +329,16 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
         'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
         'network and seed ± the half-width of its 95% t-interval.\n'
     ]
+    intro = len(lines)
     for task, metrics in TASK_METRICS.items():
         nets = [n for n in summary if TASK.get(n, 'panoptic') == task]
         if not nets:
             continue
         if task == 'instance':
-            lines.append('\nInstance segmentation (SOLOv2, CondInst): the official Cityscapes '
-                         'instance AP on the synthetic gtFine (percent).\n')
+            after_table = len(lines) > intro  # a blank line after the panoptic table
+            lines.append(('\n' if after_table else '') + 'Instance segmentation (SOLOv2, '
+                         'CondInst): the official Cityscapes instance AP on the synthetic gtFine '
+                         '(percent).\n')
         header = ('| net | model | ' + ' | '.join(metrics) + ' | '
                   + ' | '.join(f'Δ{k}' for k in metrics) + ' |')
         lines += [header, '|---' * (2 + 2 * len(metrics)) + '|']
@@ -419,7 +422,9 @@ def summarise_curves(results: list) -> dict:
 def format_curves(curves: dict) -> str:
     """One table per network: PQ_th (instance nets: mAP; mean over seeds, min-max) at each
     validated iteration."""
-    lines = ['# Validation during training (PQ_th; mean over seeds, [min, max])\n']
+    instance = any(TASK.get(net, 'panoptic') == 'instance' for net in curves)
+    also = '; mAP for the instance nets' if instance else ''
+    lines = [f'# Validation during training (PQ_th{also}; mean over seeds, [min, max])\n']
     for net, models in curves.items():
         iters = sorted(set.union(*(set(e['iters']) for e in models.values())))
         headline = CURVE_HEADLINE[TASK.get(net, 'panoptic')]
@@ -568,7 +573,7 @@ def main(argv=None):
     print(f'[study] done in {(time.time() - t0) / 60:.1f} min; table {out}/study.md, '
           f'{out}/study.json; plot {out}/study*.png; '
           + (f'curves {out}/curves.md, {out}/curves.png; ' if curves else '')
-          + f'figures {", ".join(figs)}')
+          + (f'figures {", ".join(figs)}' if figs else 'no confusion figures (instance nets)'))
 
 
 if __name__ == '__main__':
