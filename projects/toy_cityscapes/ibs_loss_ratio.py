@@ -21,6 +21,9 @@ scales linearly with its weight at a fixed training state; training with another
 the state (the raw IBS loss and the other losses), so the number is a first-order estimate, to be
 checked by measuring again with ``--mask2former-weight`` set to it (same ``--out``).
 
+Other networks (``--nets``, default ``mask2former``): ``solov2`` and ``condinst``, IBS on instance
+segmentation, are measured the same way, each with the weight that gives Panoptic FCN's ratio.
+
 Models (``--models``): ``cropsamp+ibs`` (default), the released recipe of both networks (crop
 sampling, IBS between the two crops of each pair), the one the paper's rule sets the weight for;
 ``ibs``, plain crops with a random partner, as a comparison. Each model of one network is paired
@@ -55,13 +58,15 @@ from typing import Dict, List
 
 import numpy as np
 
-from .ibs_study import DEFAULT_ITERS, NETS, POLY_KEY, SEC_PER_ITER, make_data, run_dir
+from .ibs_study import DEFAULT_ITERS, IBS_HEAD, NETS, POLY_KEY, SEC_PER_ITER, make_data, run_dir
 from .runs import (REPO, data_options, default_jobs, run_side_by_side, run_tool, schedule_options,
                    threads_per_job)
 
 TAG = '[ibs-ratio]'
 IBS_MODELS = ('ibs', 'cropsamp+ibs')
 REFERENCE, ADJUSTED = 'panoptic_fcn', 'mask2former'
+#: the networks whose weight the reference's ratio sets (--nets), as the tables name them
+ADJUSTABLE = {'mask2former': 'Mask2Former', 'solov2': 'SOLOv2', 'condinst': 'CondInst'}
 ASSUMPTION = ('The implied weight assumes that the weighted IBS loss scales linearly with its '
               'weight at a fixed training state. Training with another weight changes the '
               'state (the raw IBS loss and the other losses), so it is a first-order estimate: '
@@ -79,6 +84,10 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='ibs_ratio_out',
                         help='output folder (default: ibs_ratio_out)')
+    parser.add_argument('--nets', nargs='+', default=[ADJUSTED], choices=list(ADJUSTABLE),
+                        help='networks measured next to Panoptic FCN, each with the weight that '
+                        'gives its ratio (default: mask2former; solov2 and condinst: IBS on '
+                        'instance segmentation)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='randomness.seed of each run (default: 0)')
     parser.add_argument('--models', nargs='+', default=['cropsamp+ibs'], choices=IBS_MODELS,
@@ -115,13 +124,14 @@ def parse_args(argv=None):
     return args
 
 
-def config_ibs_weight(config: str) -> float:
-    """``loss_weight`` of the IBS loss in ``config`` (a path relative to the repository root)."""
+def config_ibs_weight(config: str, head: str = 'panoptic_head') -> float:
+    """``loss_weight`` of the IBS loss in ``config`` (a path relative to the repository root),
+    held by ``model.<head>``."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, config))
-    loss_ibs = cfg.model.panoptic_head.get('loss_ibs')
+    loss_ibs = cfg.model[head].get('loss_ibs')
     if not loss_ibs:
-        raise SystemExit(f'{TAG} {config} has no model.panoptic_head.loss_ibs')
+        raise SystemExit(f'{TAG} {config} has no model.{head}.loss_ibs')
     return float(loss_ibs.get('loss_weight', 1.0))
 
 
@@ -191,7 +201,8 @@ def summarise_run(losses: dict, weight: float, tail: float) -> dict:
 
 
 def implied_weight(m2f_weight: float, ratio_pfcn: float, ratio_m2f: float) -> float:
-    """The Mask2Former weight giving Panoptic FCN's ratio, first order (linear in the weight)."""
+    """The Mask2Former (or other network's) weight giving Panoptic FCN's ratio, first order
+    (linear in the weight)."""
     return m2f_weight * ratio_pfcn / ratio_m2f
 
 
@@ -242,7 +253,7 @@ def train_run(net: str, model: str, seed: int, iters: int, data_root: str, out: 
         'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None'
     ]
     if weight_option:
-        options.append(f'model.panoptic_head.loss_ibs.loss_weight={weight}')
+        options.append(f'model.{IBS_HEAD[net]}.loss_ibs.loss_weight={weight}')
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', train_dir, '--cfg-options',
               *options], osp.join(wd, 'train.log'), threads, echo=False, tag=TAG)
     source = osp.relpath(train_dir, out)
@@ -256,27 +267,40 @@ def train_run(net: str, model: str, seed: int, iters: int, data_root: str, out: 
     return result
 
 
-def summarise(runs: List[dict], models: List[str], seeds: List[int], tail: float) -> dict:
-    """{model: {per_seed: {seed: {net: run summary, implied_weight}}, mean: ...}}."""
+def add_implied_weights(entry: dict, nets: List[str]) -> None:
+    """``entry['implied_weights'][net]`` for every adjusted net of ``entry`` (run summaries by
+    net), and ``entry['implied_weight']``, Mask2Former's, when it is one of them."""
+    entry['implied_weights'] = {
+        net: implied_weight(entry[net]['weight'], entry[REFERENCE]['ratio'], entry[net]['ratio'])
+        for net in nets
+    }
+    if ADJUSTED in nets:
+        entry['implied_weight'] = entry['implied_weights'][ADJUSTED]
+
+
+def summarise(runs: List[dict],
+              models: List[str],
+              seeds: List[int],
+              tail: float,
+              nets: List[str] = (ADJUSTED, )) -> dict:
+    """{model: {per_seed: {seed: {net: run summary, implied_weights, implied_weight}}, mean:
+    ...}}; ``nets``: the networks whose weight Panoptic FCN's ratio sets."""
     by = {(r['net'], r['model'], r['seed']): r for r in runs}
     summary = {}
     for model in models:
         per_seed = {}
         for seed in seeds:
             entry = {net: summarise_run(by[(net, model, seed)], by[(net, model, seed)]['weight'],
-                                        tail) for net in (REFERENCE, ADJUSTED)}
-            entry['implied_weight'] = implied_weight(entry[ADJUSTED]['weight'],
-                                                     entry[REFERENCE]['ratio'],
-                                                     entry[ADJUSTED]['ratio'])
+                                        tail) for net in (REFERENCE, *nets)}
+            add_implied_weights(entry, nets)
             per_seed[str(seed)] = entry
         mean = {}
-        for net in (REFERENCE, ADJUSTED):
+        for net in (REFERENCE, *nets):
             mean[net] = {
                 key: float(np.mean([per_seed[str(s)][net][key] for s in seeds]))
                 for key in ('weight', 'ibs', 'other', 'ratio', 'raw_ibs')
             }
-        mean['implied_weight'] = implied_weight(mean[ADJUSTED]['weight'], mean[REFERENCE]['ratio'],
-                                                mean[ADJUSTED]['ratio'])
+        add_implied_weights(mean, nets)
         summary[model] = dict(per_seed=per_seed, mean=mean)
     return summary
 
@@ -297,17 +321,19 @@ def format_markdown(summary: dict, iters: dict, args) -> str:
         rows = [(seed, e) for seed, e in entry['per_seed'].items()]
         if len(rows) > 1:
             rows.append(('mean', entry['mean']))
+        nets = list(entry['mean']['implied_weights'])
         for seed, e in rows:
-            for net in (REFERENCE, ADJUSTED):
+            for net in (REFERENCE, *nets):
                 r = e[net]
                 lines.append(f'| {net} | {seed} | {r["weight"]:g} | {r["ibs"]:.4g} | '
                              f'{r["other"]:.4g} | {r["ratio"]:.4g} | {r["raw_ibs"]:.4g} |')
         lines.append('')
-        for seed, e in rows:
-            which = 'mean ratios' if seed == 'mean' else f'seed {seed}'
-            lines.append(f'- implied Mask2Former weight ({which}): {e[ADJUSTED]["weight"]:g} x '
-                         f'{e[REFERENCE]["ratio"]:.4g} / {e[ADJUSTED]["ratio"]:.4g} = '
-                         f'**{e["implied_weight"]:.3g}**')
+        for net in nets:
+            for seed, e in rows:
+                which = 'mean ratios' if seed == 'mean' else f'seed {seed}'
+                lines.append(f'- implied {ADJUSTABLE[net]} weight ({which}): '
+                             f'{e[net]["weight"]:g} x {e[REFERENCE]["ratio"]:.4g} / '
+                             f'{e[net]["ratio"]:.4g} = **{e["implied_weights"][net]:.3g}**')
         lines.append('')
     lines.append(ASSUMPTION)
     return '\n'.join(lines) + '\n'
@@ -317,12 +343,12 @@ def main(argv=None):
     args = parse_args(argv)
     out = osp.abspath(args.out)
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
-    nets = (REFERENCE, ADJUSTED)
+    nets = (REFERENCE, *args.nets)
     iters = {n: args.iters or DEFAULT_ITERS[n] for n in nets}
     weights = {
-        n: {m: config_ibs_weight(NETS[n][m]) for m in args.models} for n in nets
+        n: {m: config_ibs_weight(NETS[n][m], IBS_HEAD[n]) for m in args.models} for n in nets
     }
-    if args.mask2former_weight is not None:
+    if args.mask2former_weight is not None and ADJUSTED in nets:
         weights[ADJUSTED] = {m: args.mask2former_weight for m in args.models}
     plan = [(n, m, s) for s in args.seeds for m in args.models for n in nets]
     todo = [(n, m, s) for n, m, s in plan if not osp.exists(
@@ -356,14 +382,15 @@ def main(argv=None):
 
     t0 = time.time()
     runs = [result for _, _, result in run_side_by_side(plan, one_run, args.jobs, report)]
-    summary = summarise(runs, args.models, args.seeds, args.tail)
+    summary = summarise(runs, args.models, args.seeds, args.tail, args.nets)
     table = format_markdown(summary, iters, args)
     with open(osp.join(out, 'ibs_loss_ratio.md'), 'w') as f:
         f.write(table)
     with open(osp.join(out, 'ibs_loss_ratio.json'), 'w') as f:
         f.write(dumps_compact(dict(
             iters=iters, seeds=args.seeds, models=args.models, tail=args.tail,
-            num_train=args.num_train, size=[args.height, args.width], data_seed=args.data_seed,
+            nets=list(nets), num_train=args.num_train, size=[args.height, args.width],
+            data_seed=args.data_seed,
             mask2former_weight=args.mask2former_weight, assumption=ASSUMPTION, summary=summary,
             runs=[tail_record(r, args.tail) for r in runs])))
     print(table)

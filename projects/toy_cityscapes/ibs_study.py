@@ -5,7 +5,11 @@ On the synthetic Cityscapes-layout data (large same-class instances that touch, 
 void; make_synthetic.py + the real converter, as demo.py does), train and evaluate, through
 tools/train.py and tools/test.py in subprocesses (runs.py),
 
-- networks: the tiny Panoptic FCN and the tiny Mask2Former of this project's configs/;
+- networks: the tiny Panoptic FCN and the tiny Mask2Former of this project's configs/ (default),
+  and, with ``--nets solov2 condinst``, the tiny SOLOv2 and CondInst for instance segmentation
+  (IBS beyond the paper), evaluated with the official Cityscapes instance AP (``mAP``, ``AP@50``;
+  their table, plot ``study_instance.png`` and curves use those, and they get no confusion
+  figures);
 - models: ``baseline`` (plain crops), ``ibs`` (plain crops + IBS with a random partner),
   ``cropsamp`` (crop-sampled pairs, no IBS), ``cropsamp+ibs`` (the released recipe);
 - seeds: ``randomness.seed`` (initialisation and data order); the data are the same for all runs.
@@ -50,6 +54,8 @@ from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, re
 
 PFCN = osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-')
 M2F = osp.join(CONFIG_DIR, 'mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-')
+SOLO = osp.join(CONFIG_DIR, 'solov2_r18-tiny_1xb4-3k_synthetic-cityscapes-')
+CONDINST = osp.join(CONFIG_DIR, 'condinst_r18-tiny_1xb4-3k_synthetic-cityscapes-')
 MODELS = ('baseline', 'ibs', 'cropsamp', 'cropsamp+ibs')
 SUFFIX = {
     'baseline': 'crop-128x256.py',
@@ -60,16 +66,48 @@ SUFFIX = {
 NETS = {
     'panoptic_fcn': {m: PFCN + s for m, s in SUFFIX.items()},
     'mask2former': {m: M2F + s for m, s in SUFFIX.items()},
+    # instance segmentation (not in the paper): IBS in mmdet's SOLOv2 and CondInst
+    'solov2': {m: SOLO + s for m, s in SUFFIX.items()},
+    'condinst': {m: CONDINST + s for m, s in SUFFIX.items()},
 }
 # the scheduler entry whose `end` is the number of iterations + 1 (Panoptic FCN: warm-up + poly)
-POLY_KEY = {'panoptic_fcn': 'param_scheduler.1.end', 'mask2former': 'param_scheduler.end'}
-DEFAULT_ITERS = {'panoptic_fcn': 3000, 'mask2former': 500}
+POLY_KEY = {
+    'panoptic_fcn': 'param_scheduler.1.end',
+    'mask2former': 'param_scheduler.end',
+    'solov2': 'param_scheduler.1.end',
+    'condinst': 'param_scheduler.1.end'
+}
+DEFAULT_ITERS = {'panoptic_fcn': 3000, 'mask2former': 500, 'solov2': 3000, 'condinst': 3000}
 # seconds per iteration of batch 4 at 128x256 of one of two one-thread runs sharing 2 cores
-# (measured, see the docstring); the estimate divides the sum by --jobs
-SEC_PER_ITER = {'panoptic_fcn': 0.25, 'mask2former': 0.5}
+# (measured, see the docstring); the estimate divides the sum by --jobs. SOLOv2 and CondInst
+# (crop sampling + IBS, 30 iterations): measured only as one one-thread run at lower priority
+# beside two one-thread training runs on 2 cores, so upper bounds (mmdet's SOLOv2 builds its
+# targets in Python loops over grid cells)
+SEC_PER_ITER = {'panoptic_fcn': 0.25, 'mask2former': 0.5, 'solov2': 3.4, 'condinst': 2.0}
 EVAL_SEC = 60  # tools/test.py start-up + 30 validation images
+#: the head that holds each network's IBS loss (--ibs-weight, --ibs-partner)
+IBS_HEAD = {
+    'panoptic_fcn': 'panoptic_head',
+    'mask2former': 'panoptic_head',
+    'solov2': 'mask_head',
+    'condinst': 'mask_head'
+}
+#: what each network is evaluated with: panoptic quality (mmibs' PanopticQualityMetric) or the
+#: official Cityscapes instance AP (mmdet's CityScapesMetric on the raw gtFine)
+TASK = {
+    'panoptic_fcn': 'panoptic',
+    'mask2former': 'panoptic',
+    'solov2': 'instance',
+    'condinst': 'instance'
+}
 METRICS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
+TASK_METRICS = {'panoptic': METRICS, 'instance': ('mAP', 'AP@50')}
 TAG = '[study]'
+
+
+def net_metrics(net: str) -> tuple:
+    """The metrics (percent) the study reports for ``net``."""
+    return TASK_METRICS[TASK.get(net, 'panoptic')]
 
 
 def parse_args(argv=None):
@@ -82,7 +120,10 @@ def parse_args(argv=None):
                         help='seeds of the two middle models, ibs and cropsamp, when the run time '
                         'forces fewer (default: --seeds; baseline and cropsamp+ibs always run '
                         'every --seeds)')
-    parser.add_argument('--nets', nargs='+', default=list(NETS), choices=list(NETS))
+    parser.add_argument('--nets', nargs='+', default=['panoptic_fcn', 'mask2former'],
+                        choices=list(NETS),
+                        help='networks (default: the paper\'s, panoptic_fcn mask2former; '
+                        'solov2 and condinst: instance segmentation)')
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations of every run (default: Panoptic FCN '
@@ -171,6 +212,18 @@ def make_data(args, out: str, tag: str = TAG) -> str:
     return data_root
 
 
+def task_kwargs(net: str) -> dict:
+    """``train_and_test``'s evaluation arguments for ``net`` (none for the panoptic nets)."""
+    return {} if TASK[net] == 'panoptic' else dict(task=TASK[net])
+
+
+def curve_kwargs(net: str) -> dict:
+    """``read_val_curve``'s arguments for ``net`` (none for the panoptic nets)."""
+    if TASK[net] == 'panoptic':
+        return {}
+    return dict(keys=curve_keys(net), task=TASK[net])
+
+
 def run_dir(out: str, net: str, model: str, seed: int) -> str:
     return osp.join(out, 'runs', net, model.replace('+', '_'), f'seed{seed}')
 
@@ -207,17 +260,18 @@ def study_run(net: str,
         options.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
                        + ']')
     if model.endswith('ibs') and ibs_weight is not None:
-        options.append(f'model.panoptic_head.loss_ibs.loss_weight={ibs_weight}')
+        options.append(f'model.{IBS_HEAD[net]}.loss_ibs.loss_weight={ibs_weight}')
     if model.endswith('ibs') and ibs_partner is not None:
-        options.append(f'model.panoptic_head.loss_ibs.partner={ibs_partner}')
+        options.append(f'model.{IBS_HEAD[net]}.loss_ibs.partner={ibs_partner}')
     if val_interval:
         options.append(f'train_cfg.val_interval={val_interval}')
     metrics, checkpoint, _ = train_and_test(
         config, iters, data_root, nested, osp.join(wd, 'train'), osp.join(wd, 'test'), options,
-        (osp.join(wd, 'train.log'), osp.join(wd, 'test.log')), threads, echo=False, tag=TAG)
+        (osp.join(wd, 'train.log'), osp.join(wd, 'test.log')), threads, echo=False, tag=TAG,
+        **task_kwargs(net))
     result = dict(net=net, model=model, seed=seed, iters=iters, config=config,
                   checkpoint=osp.relpath(checkpoint, out), metrics=metrics,
-                  curve=read_val_curve(osp.join(wd, 'train')))
+                  curve=read_val_curve(osp.join(wd, 'train'), **curve_kwargs(net)))
     tmp = metrics_file + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(result, f, indent=1)
@@ -249,7 +303,7 @@ def summarise(results: list, nets: list, models: list) -> dict:
         for model in models:
             seeds = sorted(s for (n, m, s) in by if n == net and m == model)
             entry = {}
-            for key in METRICS:
+            for key in net_metrics(net):
                 vals = [by[(net, model, s)][key] for s in seeds]
                 mean, std = mean_std(vals)
                 paired = [s for s in seeds if (net, 'baseline', s) in by]
@@ -281,31 +335,44 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
         'deviation over seeds (percent); Δ: mean paired difference to the baseline of the same '
         'network and seed ± the half-width of its 95% t-interval.\n'
     ]
-    header = ('| net | model | ' + ' | '.join(METRICS) + ' | '
-              + ' | '.join(f'Δ{k}' for k in METRICS) + ' |')
-    lines += [header, '|---' * (2 + 2 * len(METRICS)) + '|']
-    for net, models in summary.items():
-        for model, entry in models.items():
-            cells = [plus_minus(entry[k]['mean'], entry[k]['std']) for k in METRICS]
-            if model == 'baseline':
-                deltas = ['-'] * len(METRICS)
-            else:
-                deltas = [plus_minus(entry[k]['diff'], entry[k]['ci95'], '+.1f') for k in METRICS]
-            lines.append(f'| {net} | {model} | ' + ' | '.join(cells + deltas) + ' |')
+    intro = len(lines)
+    for task, metrics in TASK_METRICS.items():
+        nets = [n for n in summary if TASK.get(n, 'panoptic') == task]
+        if not nets:
+            continue
+        if task == 'instance':
+            after_table = len(lines) > intro  # a blank line after the panoptic table
+            lines.append(('\n' if after_table else '') + 'Instance segmentation (SOLOv2, '
+                         'CondInst): the official Cityscapes instance AP on the synthetic gtFine '
+                         '(percent).\n')
+        header = ('| net | model | ' + ' | '.join(metrics) + ' | '
+                  + ' | '.join(f'Δ{k}' for k in metrics) + ' |')
+        lines += [header, '|---' * (2 + 2 * len(metrics)) + '|']
+        for net in nets:
+            for model, entry in summary[net].items():
+                cells = [plus_minus(entry[k]['mean'], entry[k]['std']) for k in metrics]
+                if model == 'baseline':
+                    deltas = ['-'] * len(metrics)
+                else:
+                    deltas = [
+                        plus_minus(entry[k]['diff'], entry[k]['ci95'], '+.1f') for k in metrics
+                    ]
+                lines.append(f'| {net} | {model} | ' + ' | '.join(cells + deltas) + ' |')
     return '\n'.join(lines) + '\n'
 
 
-def plot(summary: dict, path: str) -> None:
-    """Top row: mean ± std per metric; bottom row: paired difference ± 95% interval."""
+def plot(summary: dict, path: str, metrics: tuple = METRICS) -> None:
+    """Top row: mean ± std per metric; bottom row: paired difference ± 95% interval (the nets
+    of ``summary``, which all report ``metrics``)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     nets = list(summary)
     models = list(next(iter(summary.values())))
-    fig, axes = plt.subplots(2, len(METRICS), figsize=(4 * len(METRICS), 7), squeeze=False)
+    fig, axes = plt.subplots(2, len(metrics), figsize=(4 * len(metrics), 7), squeeze=False)
     width = 0.8 / len(models)
     x = np.arange(len(nets))
-    for col, key in enumerate(METRICS):
+    for col, key in enumerate(metrics):
         for row, (field, err) in enumerate((('mean', 'std'), ('diff', 'ci95'))):
             ax = axes[row, col]
             for i, model in enumerate(models):
@@ -325,6 +392,14 @@ def plot(summary: dict, path: str) -> None:
 
 
 CURVE_KEYS = ('PQ', 'PQ_th', 'PQ_st')
+TASK_CURVE_KEYS = {'panoptic': CURVE_KEYS, 'instance': ('mAP', 'AP@50')}
+#: the metric of each task that curves.md tabulates
+CURVE_HEADLINE = {'panoptic': 'PQ_th', 'instance': 'mAP'}
+
+
+def curve_keys(net: str) -> tuple:
+    """The metrics of ``net`` kept at each validation during training."""
+    return TASK_CURVE_KEYS[TASK.get(net, 'panoptic')]
 
 
 def summarise_curves(results: list) -> dict:
@@ -341,7 +416,7 @@ def summarise_curves(results: list) -> dict:
         for model, runs in models.items():
             iters = sorted(set.intersection(*(set(p['iter'] for p in c) for c in runs)))
             entry = {'iters': iters}
-            for key in CURVE_KEYS:
+            for key in curve_keys(net):
                 table = np.array([[{p['iter']: p[key] for p in c}[i] for i in iters]
                                   for c in runs])  # (runs, points)
                 entry[key] = dict(mean=table.mean(0).tolist(), min=table.min(0).tolist(),
@@ -351,11 +426,16 @@ def summarise_curves(results: list) -> dict:
 
 
 def format_curves(curves: dict) -> str:
-    """One table per network: PQ_th (mean over seeds, min-max) at each validated iteration."""
-    lines = ['# Validation during training (PQ_th; mean over seeds, [min, max])\n']
+    """One table per network: PQ_th (instance nets: mAP; mean over seeds, min-max) at each
+    validated iteration."""
+    instance = any(TASK.get(net, 'panoptic') == 'instance' for net in curves)
+    also = '; mAP for the instance nets' if instance else ''
+    lines = [f'# Validation during training (PQ_th{also}; mean over seeds, [min, max])\n']
     for net, models in curves.items():
         iters = sorted(set.union(*(set(e['iters']) for e in models.values())))
-        lines += [f'## {net}\n', '| model (seeds) | ' + ' | '.join(map(str, iters)) + ' |',
+        headline = CURVE_HEADLINE[TASK.get(net, 'panoptic')]
+        title = net if headline == 'PQ_th' else f'{net} ({headline})'
+        lines += [f'## {title}\n', '| model (seeds) | ' + ' | '.join(map(str, iters)) + ' |',
                   '|---' * (len(iters) + 1) + '|']
         for model, e in models.items():
             at = {i: k for k, i in enumerate(e['iters'])}
@@ -364,11 +444,11 @@ def format_curves(curves: dict) -> str:
                 if i not in at:
                     cells.append('-')
                     continue
-                c = e['PQ_th']
+                c = e[headline]
                 cells.append(f'{c["mean"][at[i]]:.1f} [{c["min"][at[i]]:.1f}, '
                              f'{c["max"][at[i]]:.1f}]' if c['n'] > 1 else
                              f'{c["mean"][at[i]]:.1f}')
-            lines.append(f'| {model} ({e["PQ_th"]["n"]}) | ' + ' | '.join(cells) + ' |')
+            lines.append(f'| {model} ({e[headline]["n"]}) | ' + ' | '.join(cells) + ' |')
         lines.append('')
     return '\n'.join(lines)
 
@@ -379,10 +459,13 @@ def plot_curves(curves: dict, path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    size = (4.5 * len(CURVE_KEYS), 3.5 * len(curves))
-    fig, axes = plt.subplots(len(curves), len(CURVE_KEYS), figsize=size, squeeze=False)
+    columns = max(len(curve_keys(net)) for net in curves)
+    size = (4.5 * columns, 3.5 * len(curves))
+    fig, axes = plt.subplots(len(curves), columns, figsize=size, squeeze=False)
     for row, (net, models) in enumerate(curves.items()):
-        for col, key in enumerate(CURVE_KEYS):
+        for col in range(len(curve_keys(net)), columns):
+            axes[row, col].axis('off')
+        for col, key in enumerate(curve_keys(net)):
             ax = axes[row, col]
             for model, e in models.items():
                 c = e[key]
@@ -455,10 +538,10 @@ def main(argv=None):
         tag, t_run, result = done
         left -= estimate[result['net']]
         took = time.time() - t_run
-        print(f'{tag}: PQ {result["metrics"]["PQ"]:.1f} '
-              f'PQ_th {result["metrics"]["PQ_th"]:.1f} '
-              f'Prec_th {result["metrics"]["Prec_th"]:.1f} ({took / 60:.1f} min; about '
-              f'{left / 60 / args.jobs:.0f} min left)', flush=True)
+        keys = ('PQ', 'PQ_th', 'Prec_th') if TASK[result['net']] == 'panoptic' else (
+            net_metrics(result['net']))
+        print(f'{tag}: ' + ' '.join(f'{k} {result["metrics"][k]:.1f}' for k in keys)
+              + f' ({took / 60:.1f} min; about {left / 60 / args.jobs:.0f} min left)', flush=True)
 
     results = [result for _, _, result in run_side_by_side(plan, one_run, args.jobs, report)]
 
@@ -475,7 +558,11 @@ def main(argv=None):
                        ibs_partner=args.ibs_partner,
                        summary=summary,
                        runs=results), f, indent=1)
-    plot(summary, osp.join(out, 'study.png'))
+    for task, metrics in TASK_METRICS.items():
+        nets = [n for n in args.nets if TASK[n] == task]
+        if nets:  # one plot per metric set: study.png (panoptic), study_instance.png
+            name = 'study.png' if task == 'panoptic' else 'study_instance.png'
+            plot({n: summary[n] for n in nets}, osp.join(out, name), metrics)
     curves = summarise_curves(results)
     if curves:
         with open(osp.join(out, 'curves.md'), 'w') as f:
@@ -483,15 +570,16 @@ def main(argv=None):
         with open(osp.join(out, 'curves.json'), 'w') as f:
             json.dump(curves, f, indent=1)
         plot_curves(curves, osp.join(out, 'curves.png'))
+    # the confusion figures draw panoptic results: the panoptic nets only
     figs = [
         figures(n, models, args.seeds[0], iters[n], data_root, out, args.fig_images)
-        for n in args.nets
+        for n in args.nets if TASK[n] == 'panoptic'
     ]
     print(table)
     print(f'[study] done in {(time.time() - t0) / 60:.1f} min; table {out}/study.md, '
-          f'{out}/study.json; plot {out}/study.png; '
+          f'{out}/study.json; plot {out}/study*.png; '
           + (f'curves {out}/curves.md, {out}/curves.png; ' if curves else '')
-          + f'figures {", ".join(figs)}')
+          + (f'figures {", ".join(figs)}' if figs else 'no confusion figures (instance nets)'))
 
 
 if __name__ == '__main__':

@@ -156,17 +156,30 @@ def make_dataset(data_root: str,
              logs['convert'], echo=echo, tag=tag)
 
 
-def data_options(data_root: str, nested_train: bool) -> List[str]:
+#: Per evaluation task: the prefix of its metric keys and the factor to percent (mmibs'
+#: PanopticQualityMetric reports percent, mmdet's CityScapesMetric fractions).
+METRIC_KEYS = {'panoptic': ('panoptic/', 1.0), 'instance': ('cityscapes/', 100.0)}
+
+
+def data_options(data_root: str, nested_train: bool, task: str = 'panoptic') -> List[str]:
     """--cfg-options pointing an experiment config at ``data_root``.
 
     ``nested_train``: the training set is wrapped by CropSamplingDataset
-    (``train_dataloader.dataset.dataset``).
+    (``train_dataloader.dataset.dataset``). ``task``: ``'panoptic'`` (PanopticQualityMetric on the
+    converted val json and PNGs) or ``'instance'`` (CityScapesMetric on the raw ``gtFine/val``).
     """
     train_key = 'train_dataloader.dataset.dataset' if nested_train else 'train_dataloader.dataset'
-    ann = osp.join(data_root, 'annotations')
-    return [
+    options = [
         f'{train_key}.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}'
+    ]
+    if task == 'instance':
+        gt_dir = osp.join(data_root, 'gtFine', 'val')
+        return options + [
+            f'val_evaluator.seg_prefix={gt_dir}', f'test_evaluator.seg_prefix={gt_dir}'
+        ]
+    ann = osp.join(data_root, 'annotations')
+    return options + [
         f'val_evaluator.ann_file={ann}/cityscapes_panoptic_val.json',
         f'val_evaluator.seg_prefix={ann}/cityscapes_panoptic_val/',
         f'test_evaluator.ann_file={ann}/cityscapes_panoptic_val.json',
@@ -186,28 +199,34 @@ def schedule_options(iters: int, poly_key: str = 'param_scheduler.1.end') -> Lis
     ]
 
 
-def read_metrics(test_dir: str, tag: str = '[demo]') -> Dict[str, float]:
-    """The panoptic metrics of the latest ``tools/test.py`` run under ``test_dir``."""
+def read_metrics(test_dir: str, tag: str = '[demo]', task: str = 'panoptic') -> Dict[str, float]:
+    """The metrics (percent) of the latest ``tools/test.py`` run under ``test_dir``: panoptic
+    (``PQ``, ...) or, for ``task='instance'``, the Cityscapes instance AP (``mAP``, ``AP@50``)."""
     files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
     if not files:
         raise SystemExit(f'{tag} no metrics json under {test_dir}')
     with open(files[-1]) as f:
         metrics = json.load(f)
-    return {k.split('/')[-1]: v for k, v in metrics.items() if k.startswith('panoptic/')}
+    prefix, scale = METRIC_KEYS[task]
+    return {k.split('/')[-1]: v * scale for k, v in metrics.items() if k.startswith(prefix)}
 
 
-def read_val_curve(train_dir: str, keys: Sequence[str] = ('PQ', 'PQ_th', 'PQ_st')) -> List[dict]:
-    """The validations run during training: ``[{'iter': i, 'PQ': ..., ...}]`` in order, read from
-    the newest ``*/vis_data/scalars.json`` under ``train_dir`` (mmengine's LocalVisBackend writes
-    a validation's metrics as one line whose ``step`` is the training iteration)."""
+def read_val_curve(train_dir: str,
+                   keys: Sequence[str] = ('PQ', 'PQ_th', 'PQ_st'),
+                   task: str = 'panoptic') -> List[dict]:
+    """The validations run during training: ``[{'iter': i, 'PQ': ..., ...}]`` in order (percent),
+    read from the newest ``*/vis_data/scalars.json`` under ``train_dir`` (mmengine's
+    LocalVisBackend writes a validation's metrics as one line whose ``step`` is the training
+    iteration)."""
     files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         return []
     with open(files[-1]) as f:  # the timestamped folder names sort by time
         entries = [json.loads(line) for line in f if line.strip()]
+    prefix, scale = METRIC_KEYS[task]
     return [
-        dict(iter=e['step'], **{k: e[f'panoptic/{k}'] for k in keys}) for e in entries
-        if 'panoptic/PQ' in e
+        dict(iter=e['step'], **{k: e[prefix + k] * scale for k in keys}) for e in entries
+        if prefix + keys[0] in e
     ]
 
 
@@ -222,7 +241,8 @@ def train_and_test(config: str,
                    threads: Optional[int] = None,
                    echo: bool = True,
                    prefix: str = '',
-                   tag: str = '[demo]') -> Tuple[Dict[str, float], str, float]:
+                   tag: str = '[demo]',
+                   task: str = 'panoptic') -> Tuple[Dict[str, float], str, float]:
     """Train ``config`` with ``tools/train.py``, then evaluate its last checkpoint.
 
     Args:
@@ -238,12 +258,15 @@ def train_and_test(config: str,
         echo (bool): Stream the tools' output. Defaults to True.
         prefix (str): Starts every streamed line. Defaults to ''.
         tag (str): Names the caller in messages. Defaults to '[demo]'.
+        task (str): What the config is evaluated with, ``'panoptic'`` or ``'instance'`` (see
+            :func:`data_options`). Defaults to 'panoptic'.
 
     Returns:
-        tuple: The panoptic metrics, the checkpoint's path and the training's seconds.
+        tuple: The metrics (:func:`read_metrics`), the checkpoint's path and the training's
+        seconds.
     """
     py = sys.executable
-    data = data_options(data_root, nested_train)
+    data = data_options(data_root, nested_train, task)
     start = time.time()
     run_tool([
         py, 'tools/train.py', config, '--work-dir', train_dir, '--cfg-options', *data,
@@ -255,7 +278,9 @@ def train_and_test(config: str,
         print(f'{prefix}{tag} evaluating on the validation images: {checkpoint}', flush=True)
     run_tool([py, 'tools/test.py', config, checkpoint, '--work-dir', test_dir, '--cfg-options',
               *data], logs[1], threads, echo=echo, prefix=prefix, tag=tag)
-    return read_metrics(test_dir, tag), checkpoint, train_seconds
+    metrics = read_metrics(test_dir, tag) if task == 'panoptic' else read_metrics(
+        test_dir, tag, task)
+    return metrics, checkpoint, train_seconds
 
 
 def confusion_figures(checkpoints: Sequence[str],

@@ -11,8 +11,9 @@ config's own. The expected values come from ``config_expectations.RECIPES`` (the
 numbers, written out independently) combined with the file name (GPUs x images per GPU, IBS,
 ablation variant).
 
-``test_config_pipeline_feeds_its_model`` runs two items of four configs' own train pipelines
-(Mask2Former and Panoptic FCN, crop sampling, instance-only, random partner) through one training
+``test_config_pipeline_feeds_its_model`` runs two items of six configs' own train pipelines
+(Mask2Former and Panoptic FCN, crop sampling, instance-only, random partner; SOLOv2 and CondInst on
+Cityscapes instances) through one training
 iteration of the config's model shrunk to ResNet-18. The toy experiments' configs
 (projects/toy_cityscapes/configs) only have to build, the -ibs ones to have IBS and the
 -cropsamp- one crop sampling.
@@ -98,6 +99,20 @@ EXPECTED_FILES = {
         'maskformer_r50_8xb2-90k_cityscapes-crop-512x1024.py',
         'maskformer_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
     ],
+    # Cityscapes instance segmentation, not in the paper: IBS on SOLOv2 and CondInst
+    'solov2': [
+        'solov2_r50_8xb4-65k_cityscapes-instance-crop-512x1024.py',
+        'solov2_r50_8xb4-65k_cityscapes-instance-crop-512x1024-ibs.py',
+    ],
+    'condinst': [
+        'condinst_r50_8xb4-65k_cityscapes-instance-crop-512x1024.py',
+        'condinst_r50_8xb4-65k_cityscapes-instance-crop-512x1024-ibs.py',
+    ],
+}
+#: Instance-segmentation networks whose IBS lives in the mask head (``model.mask_head``).
+INSTANCE_NETS = {
+    'solov2': dict(head='SOLOV2Head', ibs_head='SOLOV2IBSHead'),
+    'condinst': dict(head='CondInstMaskHead', ibs_head='CondInstIBSMaskHead'),
 }
 #: Test-only configs of the Mask2Former released checkpoints (the Panoptic FCN ones are
 #: RELEASED_CONFIGS): checked by test_mask2former_released_checkpoint_configs.
@@ -341,8 +356,7 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
                 expected = 0.0 if id(param) in norm_ids else exp['weight_decay']
                 assert group['weight_decay'] == expected
         assert {g['momentum'] for g in groups} == {exp['momentum']}
-        assert wrapper.clip_func is torch.nn.utils.clip_grad_value_
-        assert wrapper.clip_grad_kwargs == dict(clip_value=exp['clip_value'])
+        check_clipping(wrapper, exp)
     else:
         for group in groups:
             in_backbone = id(group['params'][0]) in backbone_ids
@@ -351,8 +365,7 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
         decays = {g['weight_decay'] for g in groups}
         assert decays == {0.0, exp['weight_decay']}  # norms and query embeddings: no decay
         check_mask2former_decay(model, groups, exp['weight_decay'])
-        assert wrapper.clip_func is torch.nn.utils.clip_grad_norm_
-        assert wrapper.clip_grad_kwargs == dict(max_norm=exp['clip_max_norm'], norm_type=2)
+        check_clipping(wrapper, exp)
     # the schedule against detectron2's WarmupPolyLR at a few steps (warm-up end included); every
     # step of every schedule file: test_schedules_are_detectron2_warmup_poly_every_iteration
     schedulers = build_schedulers(cfg, wrapper)
@@ -367,6 +380,18 @@ def check_optimizer(cfg: Config, model, exp: dict) -> None:
         for scheduler in schedulers:
             scheduler.step()
     assert schedulers[-1].end == exp['max_iters'] + 1 and schedulers[-1].power == 0.9
+
+
+def check_clipping(wrapper, exp: dict) -> None:
+    """Element-wise clipping (``clip_value``), norm clipping (``clip_max_norm``) or none."""
+    if exp.get('clip_value') is not None:
+        assert wrapper.clip_func is torch.nn.utils.clip_grad_value_
+        assert wrapper.clip_grad_kwargs == dict(clip_value=exp['clip_value'])
+    elif exp.get('clip_max_norm') is not None:
+        assert wrapper.clip_func is torch.nn.utils.clip_grad_norm_
+        assert wrapper.clip_grad_kwargs == dict(max_norm=exp['clip_max_norm'], norm_type=2)
+    else:
+        assert not hasattr(wrapper, 'clip_func')
 
 
 def check_mask2former_decay(model, groups: list, weight_decay: float) -> None:
@@ -493,6 +518,29 @@ def check_maskformer(model, cfg: Config, exp: dict) -> None:
     assert head.ibs_skip_first_layer is False  # every decoder layer
 
 
+def check_instance_net(model, cfg: Config, exp: dict, net: str) -> None:
+    """SOLOv2 / CondInst on Cityscapes instances: mmdet's model with the 8 thing classes, the
+    official instance metric, IBS in the mask head."""
+    head = model.mask_head
+    assert model.backbone.depth == 50 and model.backbone.frozen_stages == 1
+    assert cfg.model.backbone.style == 'pytorch'
+    classes_head = head if net == 'solov2' else model.bbox_head
+    assert classes_head.num_classes == exp['num_things']
+    assert head.loss_mask.loss_weight == exp['mask_weight']
+    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+        assert evaluator.type == 'CityScapesMetric' and evaluator.seg_prefix.endswith('gtFine/val')
+    names = INSTANCE_NETS[net]
+    assert type(head).__name__ == (names['ibs_head'] if exp['ibs'] else names['head'])
+    if not exp['ibs']:
+        return
+    if net == 'solov2':
+        assert head.dynamic_conv_size == 1  # a kernel is an embedding of the mask features
+    loss = head.loss_ibs
+    assert type(loss).__name__ == 'IBSLoss' and loss.num_points is None  # dense, all pixels
+    assert loss.partner == exp['partner'] == cfg.ibs_partner
+    assert loss.loss_weight == exp['ibs_weight'] == cfg.ibs_weight
+
+
 def check_samples(samples: list, cfg: Config, exp: dict) -> None:
     assert len(samples) == (2 if train_dataset_cfg(cfg).type == 'CropSamplingDataset' else 1)
     for sample in samples:
@@ -518,10 +566,13 @@ def test_config_builds_with_the_paper_values(rel_path, synthetic):
     check_batch_and_schedule(cfg, exp, name)
     check_pipeline(cfg, exp)
     model = build_model(cfg)
-    if name.startswith('panoptic-fcn'):
+    net = parse_name(name)['model']
+    if net == 'panoptic-fcn':
         check_panoptic_fcn(model, cfg, exp)
     elif name.startswith('maskformer'):
         check_maskformer(model, cfg, exp)
+    elif net in INSTANCE_NETS:
+        check_instance_net(model, cfg, exp, net)
     else:
         check_mask2former(model, cfg, exp)
     check_optimizer(cfg, model, exp)
@@ -537,11 +588,13 @@ def test_demo_config_builds(rel_path, synthetic):
     samples = draw_train_samples(cfg, synthetic)
     name = osp.basename(rel_path)
     ibs, crop_sampling = '-ibs' in name, '-cropsamp-' in name
-    # Mask2Former's plain head has no loss_ibs attribute; Mask2FormerIBSHead and Panoptic FCN do
-    assert (getattr(model.panoptic_head, 'loss_ibs', None) is not None) == ibs
+    # IBS lives in the panoptic head, or in the mask head of the instance nets (SOLOv2, CondInst)
+    head = model.panoptic_head if hasattr(model, 'panoptic_head') else model.mask_head
+    # Mask2Former's plain head has no loss_ibs attribute; the other heads hold None without IBS
+    assert (getattr(head, 'loss_ibs', None) is not None) == ibs
     if ibs:
         # the pair partner only exists with crop-sampled pairs; plain crops draw a random one
-        assert model.panoptic_head.loss_ibs.partner == ('pair' if crop_sampling else 'random')
+        assert head.loss_ibs.partner == ('pair' if crop_sampling else 'random')
     assert (train_dataset_cfg(cfg).type == 'CropSamplingDataset') == crop_sampling
     assert len(samples) == (2 if crop_sampling else 1)
 
@@ -625,7 +678,7 @@ def shrink_model(cfg: Config) -> dict:
     """The config's model on ResNet-18 (no weights), 20 queries and the pad size / DATA_SHRINK."""
     model = copy.deepcopy(cfg.model)
     model.backbone.update(depth=18, init_cfg=None)
-    if model.type == 'PanopticFCN':
+    if model.type in ('PanopticFCN', 'SOLOv2', 'CondInst'):
         model.neck.in_channels = [64, 128, 256, 512]
     else:
         model.panoptic_head.update(in_channels=[64, 128, 256, 512], num_queries=20)
@@ -640,6 +693,8 @@ def shrink_model(cfg: Config) -> dict:
     'configs/panoptic_fcn/panoptic-fcn_r50_8xb4-150k_mapillary-cropsamp-1024x1024-ibs.py',
     'configs/panoptic_fcn/panoptic-fcn_r50_8xb4-65k_cityscapes-crop-512x1024-ibs.py',
     'configs/maskformer/maskformer_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
+    'configs/solov2/solov2_r50_8xb4-65k_cityscapes-instance-crop-512x1024-ibs.py',
+    'configs/condinst/condinst_r50_8xb4-65k_cityscapes-instance-crop-512x1024-ibs.py',
 ])
 def test_config_pipeline_feeds_its_model(rel_path, synthetic):
     """Two items of the config's own train pipeline (sizes / DATA_SHRINK) through one training
@@ -674,6 +729,8 @@ def test_config_pipeline_feeds_its_model(rel_path, synthetic):
         ibs_keys = {'loss_ibs_th'}
     elif model.__class__.__name__ == 'MaskFormer':  # every one of the 6 decoder layers
         ibs_keys = {'loss_ibs'} | {f'd{i}.loss_ibs' for i in range(5)}
+    elif model.__class__.__name__ in ('SOLOv2', 'CondInst'):
+        ibs_keys = {'loss_ibs'}
     else:  # the final output and decoder layers 1..8: not the query-only prediction (d0)
         ibs_keys = {'loss_ibs'} | {f'd{i}.loss_ibs' for i in range(1, 9)}
     assert {k for k in log if 'ibs' in k} == ibs_keys
@@ -718,18 +775,21 @@ BATCH_KEYS = ('num_gpus', 'images_per_gpu', 'train_dataloader.batch_size',
 def test_ibs_configs_differ_from_their_baseline_only_in_ibs(rel_path):
     ibs, base = (flatten(load_config(p).to_dict()) for p in (rel_path, baseline_of(rel_path)))
     exp = expected_values(osp.basename(rel_path))
-    allowed = {'model.panoptic_head.type', 'model.panoptic_head.ibs_skip_first_layer'}
-    if exp['embed_dims'] != 256:  # the C ablation changes the embedding width, nothing else
+    head = 'mask_head' if parse_name(osp.basename(rel_path))['model'] in INSTANCE_NETS \
+        else 'panoptic_head'
+    allowed = {f'model.{head}.type', 'model.panoptic_head.ibs_skip_first_layer'}
+    # the C ablation changes the embedding width, nothing else
+    if exp.get('embed_dims', 256) != 256:
         allowed.add('model.panoptic_head.head_module.feature_encoder.out_channels')
     if exp['images_per_gpu'] != parse_name(osp.basename(baseline_of(rel_path)))['batch']:
         allowed.update(BATCH_KEYS)  # full-image IBS needs >= 2 images per GPU
     differing = {
         k
         for k in set(ibs) | set(base) if ibs.get(k, '<missing>') != base.get(k, '<missing>')
-        and k not in IBS_KNOBS and not k.startswith('model.panoptic_head.loss_ibs')
+        and k not in IBS_KNOBS and not k.startswith(f'model.{head}.loss_ibs')
     }
     assert differing <= allowed, sorted(differing - allowed)
-    assert base.get('model.panoptic_head.loss_ibs', None) is None
+    assert base.get(f'model.{head}.loss_ibs', None) is None
     # the images per iteration, hence the learning rate, are the baseline's
     assert ibs['auto_scale_lr.base_batch_size'] == base['auto_scale_lr.base_batch_size']
 

@@ -2,8 +2,9 @@
 """Checkpoints of every paper config load with ``torch.load(path)`` (torch's defaults,
 ``weights_only=True``) and resume.
 
-The paper configs (configs/panoptic_fcn/**, configs/mask2former/**) and the MaskFormer + IBS
-configs (configs/maskformer/**) share
+The paper configs (configs/panoptic_fcn/**, configs/mask2former/**), the MaskFormer + IBS
+configs (configs/maskformer/**) and the instance segmentation configs (configs/solov2/**,
+configs/condinst/**) share
 ``configs/_base_/default_runtime.py``: each is checked to build the runner that writes
 safe-loadable checkpoints. For one config of each network, the runner the config names is built
 as ``tools/train.py`` builds it (:mod:`mmibs.engine.runner_setup`), on ResNet-18 with 16 base
@@ -26,13 +27,15 @@ from projects.toy_cityscapes.synthetic import make_converted_cityscapes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER_CONFIGS = sorted(
-    osp.relpath(path, REPO) for network in ('panoptic_fcn', 'mask2former', 'maskformer')
+    osp.relpath(path, REPO) for network in ('panoptic_fcn', 'mask2former', 'maskformer', 'solov2',
+                                                 'condinst')
     for path in glob.glob(osp.join(REPO, 'configs', network, '**', '*.py'), recursive=True))
 
 
 def test_paper_configs_are_found():
     networks = {rel.split(osp.sep)[1] for rel in PAPER_CONFIGS}
-    assert networks == {'panoptic_fcn', 'mask2former', 'maskformer'} and len(PAPER_CONFIGS) > 20
+    assert networks == {'panoptic_fcn', 'mask2former', 'maskformer', 'solov2', 'condinst'}
+    assert len(PAPER_CONFIGS) > 20
 
 
 @pytest.mark.parametrize('rel_path', PAPER_CONFIGS)
@@ -73,7 +76,7 @@ def _tiny_cfg(rel_path: str, data: dict, work_dir: str, max_iters: int) -> Confi
     cfg.experiment_name = f'{osp.basename(rel_path)}_{max_iters}_{osp.basename(work_dir)}'
     model = cfg.model
     model.backbone.update(depth=18, base_channels=16, init_cfg=None)
-    if model.type == 'PanopticFCN':
+    if model.type in ('PanopticFCN', 'SOLOv2', 'CondInst'):
         model.neck.in_channels = [16, 32, 64, 128]
     else:
         model.panoptic_head.update(in_channels=[16, 32, 64, 128], num_queries=20)
@@ -102,6 +105,8 @@ def _tiny_cfg(rel_path: str, data: dict, work_dir: str, max_iters: int) -> Confi
     'configs/panoptic_fcn/panoptic-fcn_r50_8xb4-65k_cityscapes-crop-512x1024-ibs.py',
     'configs/mask2former/mask2former_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
     'configs/maskformer/maskformer_r50_8xb2-90k_cityscapes-crop-512x1024-ibs.py',
+    'configs/solov2/solov2_r50_8xb4-65k_cityscapes-instance-crop-512x1024-ibs.py',
+    'configs/condinst/condinst_r50_8xb4-65k_cityscapes-instance-crop-512x1024-ibs.py',
 ])
 def test_checkpoint_loads_with_torch_defaults_and_resumes(tmp_path, cityscapes, rel_path):
     work_dir = str(tmp_path / 'work')

@@ -146,3 +146,33 @@ def test_bad_options(capsys, argv, message):
     with pytest.raises(SystemExit):
         ibs_loss_ratio.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_every_measured_net_gets_its_implied_weight():
+    """--nets mask2former solov2 condinst: each network's weight from Panoptic FCN's ratio, by
+    seed and from the mean ratios, in the json summary and the markdown."""
+    def run(net, seed, weight, ibs, other):
+        return dict(net=net, model='cropsamp+ibs', seed=seed, weight=weight, ibs=[ibs] * 4,
+                    other=[other] * 4, parts={})
+
+    nets = ['mask2former', 'solov2', 'condinst']
+    runs = [
+        run('panoptic_fcn', s, 4.0, 0.1 * (s + 1), 2.0) for s in (0, 1)
+    ] + [run('mask2former', s, 50.0, 1.0, 10.0) for s in (0, 1)] + [
+        run('solov2', s, 3.0, 0.2, 4.0 * (s + 1)) for s in (0, 1)
+    ] + [run('condinst', s, 1.0, 0.01, 1.0) for s in (0, 1)]
+    summary = ibs_loss_ratio.summarise(runs, ['cropsamp+ibs'], [0, 1], 0.25, nets)
+    seed1 = summary['cropsamp+ibs']['per_seed']['1']
+    # Panoptic FCN's ratio at seed 1: 0.2 / 2 = 0.1
+    assert seed1['implied_weights']['solov2'] == pytest.approx(3.0 * 0.1 / (0.2 / 8.0))
+    assert seed1['implied_weights']['condinst'] == pytest.approx(1.0 * 0.1 / 0.01)
+    assert seed1['implied_weight'] == seed1['implied_weights']['mask2former'] == pytest.approx(
+        50.0 * 0.1 / 0.1)
+    mean = summary['cropsamp+ibs']['mean']
+    # mean ratios: Panoptic FCN (0.05 + 0.1) / 2, SOLOv2 (0.05 + 0.025) / 2
+    assert mean['implied_weights']['solov2'] == pytest.approx(3.0 * 0.075 / 0.0375)
+    args = ibs_loss_ratio.parse_args(['--nets', *nets, '--seeds', '0', '1'])
+    table = ibs_loss_ratio.format_markdown(summary, {n: 4 for n in nets}, args)
+    assert '- implied SOLOv2 weight (mean ratios): 3 x 0.075 / 0.0375 = **6**' in table
+    assert '- implied CondInst weight (seed 1): 1 x 0.1 / 0.01 = **10**' in table
+    assert '| solov2 | 1 | 3 | 0.2 | 8 | 0.025 | 0.06667 |' in table

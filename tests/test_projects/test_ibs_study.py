@@ -165,3 +165,58 @@ def test_one_seed_table_has_no_spread():
     assert row.count('| +2.5 ') == len(ibs_study.METRICS)
     # with several seeds the spread stays
     assert ibs_study.plus_minus(3.0, 1.25, '+.1f') == '+3.0 ± 1.2'
+
+
+@pytest.mark.parametrize('net', ['solov2', 'condinst'])
+def test_instance_nets_use_their_mask_head_and_the_instance_metric(tmp_path, monkeypatch, net):
+    """SOLOv2 and CondInst: the IBS overrides go to ``model.mask_head``, the evaluation to the raw
+    gtFine of the synthetic set (CityScapesMetric), the metrics read are the instance AP."""
+    calls, tasks = [], []
+    monkeypatch.setattr(runs, 'run_tool', lambda cmd, *args, **kwargs: calls.append(cmd))
+
+    def read_metrics(test_dir, tag, task='panoptic'):
+        tasks.append(task)
+        return {'mAP': 12.5, 'AP@50': 30.0}
+
+    monkeypatch.setattr(runs, 'read_metrics', read_metrics)
+    data_root = str(tmp_path / 'data') + '/'
+    result = ibs_study.study_run(net, 'cropsamp+ibs', 3, 7, data_root, str(tmp_path), threads=1,
+                                 ibs_weight=2.0, ibs_partner='all')
+    train, test = (' '.join(c) for c in calls)
+    assert f'{net}_r18-tiny_1xb4-3k_synthetic-cityscapes-cropsamp-128x256-ibs.py' in train
+    assert 'model.mask_head.loss_ibs.loss_weight=2.0' in train
+    assert 'model.mask_head.loss_ibs.partner=all' in train and 'panoptic_head' not in train
+    assert 'param_scheduler.1.end=8' in train
+    for cmd in (train, test):
+        assert f'test_evaluator.seg_prefix={data_root}gtFine/val' in cmd
+        assert 'ann_file=' not in cmd.replace('train_dataloader', '')
+    assert tasks == ['instance'] and result['metrics'] == {'mAP': 12.5, 'AP@50': 30.0}
+    assert ibs_study.net_metrics(net) == ('mAP', 'AP@50')
+
+
+def test_instance_metrics_are_read_in_percent(tmp_path):
+    """mmdet's CityScapesMetric logs fractions; the study reports percent, as PQ."""
+    run_dir = tmp_path / 'test' / '20261207_000000'
+    run_dir.mkdir(parents=True)
+    (run_dir / '20261207_000000.json').write_text(
+        json.dumps({'cityscapes/mAP': 0.25, 'cityscapes/AP@50': 0.5, 'time': 1.0}))
+    assert runs.read_metrics(str(tmp_path / 'test'), '[t]', 'instance') == {
+        'mAP': 25.0, 'AP@50': 50.0}
+    assert runs.read_metrics(str(tmp_path / 'test'), '[t]') == {}  # no panoptic key
+
+
+def test_summary_and_table_of_mixed_tasks():
+    """Panoptic and instance nets in one study: each summarised and tabulated with its metrics."""
+    results = [
+        dict(net=n, model=m, seed=s,
+             metrics={k: 40.0 + s + (1.0 if m == 'ibs' else 0.0) for k in ibs_study.net_metrics(n)})
+        for n in ('panoptic_fcn', 'solov2') for m in ('baseline', 'ibs') for s in (0, 1)
+    ]
+    summary = ibs_study.summarise(results, ['panoptic_fcn', 'solov2'], ['baseline', 'ibs'])
+    assert set(summary['panoptic_fcn']['ibs']) == set(ibs_study.METRICS)
+    assert set(summary['solov2']['ibs']) == {'mAP', 'AP@50'}
+    assert summary['solov2']['ibs']['mAP']['diff'] == 1.0
+    args = ibs_study.parse_args(['--nets', 'panoptic_fcn', 'solov2', '--seeds', '0', '1'])
+    table = ibs_study.format_markdown(summary, {'panoptic_fcn': 2, 'solov2': 2}, [0, 1], args)
+    assert '| net | model | PQ | PQ_th |' in table and '| net | model | mAP | AP@50 |' in table
+    assert '| solov2 | ibs | 41.5 ± 0.7 | 41.5 ± 0.7 | +1.0 ± 0.0 | +1.0 ± 0.0 |' in table
