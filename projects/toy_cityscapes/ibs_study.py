@@ -25,11 +25,13 @@ starting the same command again continues where it stopped.
 
 Sizing (defaults: 3 seeds, 30 validation images, 1,000 training images of 256x512, 2 runs at a
 time with one thread each). Measured on 2 idle cores with two one-thread runs side by side (batch 4
-of 128x256 crops): Panoptic FCN about 0.21 s per iteration of each run, so a run of 3,000
-iterations takes about 12 minutes with six validations and its test, and the 8 Panoptic FCN runs of
-``--middle-seeds 0`` about 50 minutes; anything else on the machine slows this down in proportion
-(with two test processes beside it, 0.64 s). The tiny Mask2Former: 0.45 s per iteration. The tool
-prints its own estimate at start (from the per-iteration times below, rounded up).
+of 128x256 crops): Panoptic FCN 0.21 s per iteration of each run on one machine (2026-12-04), so a
+run of 3,000 iterations takes about 12 minutes with six validations and its test, and the 8 Panoptic
+FCN runs of ``--middle-seeds 0`` about 50 minutes; 0.55-0.6 s on another (2026-12-07, a virtual
+machine whose host took a third of the CPU time: ``st`` in ``top``), where the same runs take three
+times as long. Anything else on the machine slows this down in proportion. The tiny Mask2Former:
+0.45 s per iteration (first machine). The tool prints its own estimate at start (from the
+per-iteration times below); the logs' ``time:`` gives the real one.
 
 Usage::
 
