@@ -10,8 +10,8 @@ cores (timed in the README).
    twice: crop-based without IBS (the paper's baseline) and the released recipe, IBS between the
    two crops of crop-sampled pairs (``--models ... ibs`` adds IBS alone, random partner), each
    for 3,000 iterations (the baseline's PQ_th still rises there: the longest schedule that fits
-   the demo's time; README.md of this project), two at a time with one thread each (runs.py), so that with the default options the runs are the study's
-   (ibs_study.py) Panoptic FCN seed 0,
+   the demo's time; README.md of this project), two at a time with one thread each (runs.py),
+   so that with the default options the runs are the study's (ibs_study.py) Panoptic FCN seed 0,
 4. evaluate each with the full metric set (PQ/SQ/RQ, Acc_th/Prec_th, mIoU; tools/test.py),
 5. print a comparison table, and the differences to the baseline next to the study's over its
    seeds (results/ibs_study.json: is a difference beyond the seed spread?), and
