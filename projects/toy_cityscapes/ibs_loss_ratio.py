@@ -21,8 +21,9 @@ scales linearly with its weight at a fixed training state; training with another
 the state (the raw IBS loss and the other losses), so the number is a first-order estimate, to be
 checked by measuring again with ``--mask2former-weight`` set to it (same ``--out``).
 
-Other networks (``--nets``, default ``mask2former``): ``solov2`` and ``condinst``, IBS on instance
-segmentation, are measured the same way, each with the weight that gives Panoptic FCN's ratio.
+Other networks (``--nets``, default ``mask2former``): ``maskformer`` (panoptic; IBS keys as
+Mask2Former's, on all its decoder layers), ``solov2`` and ``condinst`` (IBS on instance
+segmentation) are measured the same way, each with the weight that gives Panoptic FCN's ratio.
 
 Models (``--models``): ``cropsamp+ibs`` (default), the released recipe of both networks (crop
 sampling, IBS between the two crops of each pair), the one the paper's rule sets the weight for;
@@ -58,7 +59,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .ibs_study import DEFAULT_ITERS, IBS_HEAD, NETS, POLY_KEY, SEC_PER_ITER, make_data, run_dir
+from .ibs_study import NETS, make_data, run_dir
 from .runs import (REPO, data_options, default_jobs, run_side_by_side, run_tool, schedule_options,
                    threads_per_job)
 
@@ -66,7 +67,12 @@ TAG = '[ibs-ratio]'
 IBS_MODELS = ('ibs', 'cropsamp+ibs')
 REFERENCE, ADJUSTED = 'panoptic_fcn', 'mask2former'
 #: the networks whose weight the reference's ratio sets (--nets), as the tables name them
-ADJUSTABLE = {'mask2former': 'Mask2Former', 'solov2': 'SOLOv2', 'condinst': 'CondInst'}
+ADJUSTABLE = {
+    'mask2former': 'Mask2Former',
+    'maskformer': 'MaskFormer',
+    'solov2': 'SOLOv2',
+    'condinst': 'CondInst'
+}
 ASSUMPTION = ('The implied weight assumes that the weighted IBS loss scales linearly with its '
               'weight at a fixed training state. Training with another weight changes the '
               'state (the raw IBS loss and the other losses), so it is a first-order estimate: '
@@ -95,7 +101,7 @@ def parse_args(argv=None):
                         'released recipe)')
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations of every run (default: the study\'s, Panoptic '
-                        f'FCN {DEFAULT_ITERS[REFERENCE]}, Mask2Former {DEFAULT_ITERS[ADJUSTED]})')
+                        f'FCN {NETS[REFERENCE].iters}, Mask2Former {NETS[ADJUSTED].iters})')
     parser.add_argument('--tail', type=float, default=0.25,
                         help='fraction of the last iterations averaged (default: 0.25)')
     parser.add_argument('--mask2former-weight', type=float, default=None,
@@ -240,12 +246,12 @@ def train_run(net: str, model: str, seed: int, iters: int, data_root: str, out: 
             done = json.load(f)
         if done.get('iters') == iters and done.get('weight') == weight:
             return done
-    config = NETS[net][model]
+    config = NETS[net].configs[model]
     nested = model.startswith('cropsamp')
     train_dir = osp.join(wd, 'train')
     os.makedirs(wd, exist_ok=True)
     options = [o for o in data_options(data_root, nested) if o.startswith('train_dataloader')]
-    options += schedule_options(iters, POLY_KEY[net]) + [
+    options += schedule_options(iters, NETS[net].poly_key) + [
         f'randomness.seed={seed}',
         # every iteration's own losses in scalars.json (no smoothing window)
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
@@ -253,7 +259,7 @@ def train_run(net: str, model: str, seed: int, iters: int, data_root: str, out: 
         'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None'
     ]
     if weight_option:
-        options.append(f'model.{IBS_HEAD[net]}.loss_ibs.loss_weight={weight}')
+        options.append(f'model.{NETS[net].ibs_head}.loss_ibs.loss_weight={weight}')
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', train_dir, '--cfg-options',
               *options], osp.join(wd, 'train.log'), threads, echo=False, tag=TAG)
     source = osp.relpath(train_dir, out)
@@ -344,16 +350,18 @@ def main(argv=None):
     out = osp.abspath(args.out)
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     nets = (REFERENCE, *args.nets)
-    iters = {n: args.iters or DEFAULT_ITERS[n] for n in nets}
+    iters = {n: args.iters or NETS[n].iters for n in nets}
     weights = {
-        n: {m: config_ibs_weight(NETS[n][m], IBS_HEAD[n]) for m in args.models} for n in nets
+        n: {m: config_ibs_weight(NETS[n].configs[m], NETS[n].ibs_head)
+            for m in args.models}
+        for n in nets
     }
     if args.mask2former_weight is not None and ADJUSTED in nets:
         weights[ADJUSTED] = {m: args.mask2former_weight for m in args.models}
     plan = [(n, m, s) for s in args.seeds for m in args.models for n in nets]
     todo = [(n, m, s) for n, m, s in plan if not osp.exists(
         osp.join(weight_run_dir(out, n, m, s, weights[n][m]), 'losses.json'))]
-    total = sum(iters[n] * SEC_PER_ITER[n] for n, _, _ in todo)
+    total = sum(iters[n] * NETS[n].sec_per_iter for n, _, _ in todo)
     print(f'{TAG} {len(plan)} runs: {len(nets)} nets x {len(args.models)} models x '
           f'{len(args.seeds)} seeds, {len(todo)} to train; iterations {iters}; IBS weights '
           f'{weights}; rough time with {args.jobs} jobs {total / 60 / args.jobs:.0f} min',

@@ -6,7 +6,8 @@ void; make_synthetic.py + the real converter, as demo.py does), train and evalua
 tools/train.py and tools/test.py in subprocesses (runs.py),
 
 - networks: the tiny Panoptic FCN and the tiny Mask2Former of this project's configs/ (default),
-  and, with ``--nets solov2 condinst``, the tiny SOLOv2 and CondInst for instance segmentation
+  with ``--nets maskformer`` the tiny MaskFormer (panoptic, IBS beyond the paper), and, with
+  ``--nets solov2 condinst``, the tiny SOLOv2 and CondInst for instance segmentation
   (IBS beyond the paper), evaluated with the official Cityscapes instance AP (``mAP``, ``AP@50``;
   their table, plot ``study_instance.png`` and curves use those, and they get no confusion
   figures);
@@ -48,16 +49,14 @@ import math
 import os
 import os.path as osp
 import time
+from dataclasses import dataclass
+from typing import Dict
 
 import numpy as np
 
 from .runs import (CONFIG_DIR, confusion_figures, default_jobs, make_dataset, read_val_curve,
                    run_side_by_side, schedule_options, threads_per_job, train_and_test)
 
-PFCN = osp.join(CONFIG_DIR, 'panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-')
-M2F = osp.join(CONFIG_DIR, 'mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-')
-SOLO = osp.join(CONFIG_DIR, 'solov2_r18-tiny_1xb4-3k_synthetic-cityscapes-')
-CONDINST = osp.join(CONFIG_DIR, 'condinst_r18-tiny_1xb4-3k_synthetic-cityscapes-')
 MODELS = ('baseline', 'ibs', 'cropsamp', 'cropsamp+ibs')
 SUFFIX = {
     'baseline': 'crop-128x256.py',
@@ -65,51 +64,68 @@ SUFFIX = {
     'cropsamp': 'cropsamp-128x256.py',
     'cropsamp+ibs': 'cropsamp-128x256-ibs.py'
 }
+
+
+@dataclass(frozen=True)
+class Net:
+    """What the study needs to know of one tiny network of this project's configs/.
+
+    Args:
+        prefix (str): the config names up to the model suffix (``SUFFIX``).
+        iters (int): the default schedule (the configs' ``max_iters``).
+        poly_key (str): the scheduler entry whose ``end`` is the number of iterations + 1.
+        sec_per_iter (float): seconds per iteration of batch 4 at 128x256 of one of two
+            one-thread runs sharing 2 cores (the estimate printed at start divides the sum by
+            ``--jobs``; measured, see the module docstring).
+        ibs_head (str): the model attribute whose ``loss_ibs`` holds the IBS loss
+            (``--ibs-weight``, ``--ibs-partner``).
+        task (str): ``'panoptic'`` (mmibs' PanopticQualityMetric) or ``'instance'`` (the
+            official Cityscapes instance AP, mmdet's CityScapesMetric on the raw gtFine).
+    """
+    prefix: str
+    iters: int
+    poly_key: str
+    sec_per_iter: float
+    ibs_head: str = 'panoptic_head'
+    task: str = 'panoptic'
+
+    @property
+    def configs(self) -> Dict[str, str]:
+        """The config of each model (``MODELS``)."""
+        return {m: osp.join(CONFIG_DIR, self.prefix + s) for m, s in SUFFIX.items()}
+
+
 NETS = {
-    'panoptic_fcn': {m: PFCN + s for m, s in SUFFIX.items()},
-    'mask2former': {m: M2F + s for m, s in SUFFIX.items()},
-    # instance segmentation (not in the paper): IBS in mmdet's SOLOv2 and CondInst
-    'solov2': {m: SOLO + s for m, s in SUFFIX.items()},
-    'condinst': {m: CONDINST + s for m, s in SUFFIX.items()},
+    'panoptic_fcn': Net('panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-', 3000,
+                        'param_scheduler.1.end', 0.25),  # warm-up + poly
+    'mask2former': Net('mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-', 500,
+                       'param_scheduler.end', 0.5),
+    # beyond the paper. MaskFormer (panoptic): per-iteration time not measured in the study's
+    # set-up, Mask2Former's taken as the estimate
+    'maskformer': Net('maskformer_r18-tiny_1xb4-500_synthetic-cityscapes-', 500,
+                      'param_scheduler.end', 0.5),
+    # SOLOv2 and CondInst (instance segmentation; crop sampling + IBS, 30 iterations): measured
+    # only as one one-thread run at lower priority beside two one-thread training runs on 2
+    # cores, so upper bounds (mmdet's SOLOv2 builds its targets in Python loops over grid cells)
+    'solov2': Net('solov2_r18-tiny_1xb4-3k_synthetic-cityscapes-', 3000, 'param_scheduler.1.end',
+                  3.4, ibs_head='mask_head', task='instance'),
+    'condinst': Net('condinst_r18-tiny_1xb4-3k_synthetic-cityscapes-', 3000,
+                    'param_scheduler.1.end', 2.0, ibs_head='mask_head', task='instance'),
 }
-# the scheduler entry whose `end` is the number of iterations + 1 (Panoptic FCN: warm-up + poly)
-POLY_KEY = {
-    'panoptic_fcn': 'param_scheduler.1.end',
-    'mask2former': 'param_scheduler.end',
-    'solov2': 'param_scheduler.1.end',
-    'condinst': 'param_scheduler.1.end'
-}
-DEFAULT_ITERS = {'panoptic_fcn': 3000, 'mask2former': 500, 'solov2': 3000, 'condinst': 3000}
-# seconds per iteration of batch 4 at 128x256 of one of two one-thread runs sharing 2 cores
-# (measured, see the docstring); the estimate divides the sum by --jobs. SOLOv2 and CondInst
-# (crop sampling + IBS, 30 iterations): measured only as one one-thread run at lower priority
-# beside two one-thread training runs on 2 cores, so upper bounds (mmdet's SOLOv2 builds its
-# targets in Python loops over grid cells)
-SEC_PER_ITER = {'panoptic_fcn': 0.25, 'mask2former': 0.5, 'solov2': 3.4, 'condinst': 2.0}
 EVAL_SEC = 60  # tools/test.py start-up + 30 validation images
-#: the head that holds each network's IBS loss (--ibs-weight, --ibs-partner)
-IBS_HEAD = {
-    'panoptic_fcn': 'panoptic_head',
-    'mask2former': 'panoptic_head',
-    'solov2': 'mask_head',
-    'condinst': 'mask_head'
-}
-#: what each network is evaluated with: panoptic quality (mmibs' PanopticQualityMetric) or the
-#: official Cityscapes instance AP (mmdet's CityScapesMetric on the raw gtFine)
-TASK = {
-    'panoptic_fcn': 'panoptic',
-    'mask2former': 'panoptic',
-    'solov2': 'instance',
-    'condinst': 'instance'
-}
 METRICS = ('PQ', 'PQ_th', 'PQ_st', 'Acc_th', 'Prec_th')
 TASK_METRICS = {'panoptic': METRICS, 'instance': ('mAP', 'AP@50')}
 TAG = '[study]'
 
 
+def task_of(net: str) -> str:
+    """``net``'s task; a network no longer in ``NETS`` (an older study json) was panoptic."""
+    return NETS[net].task if net in NETS else 'panoptic'
+
+
 def net_metrics(net: str) -> tuple:
     """The metrics (percent) the study reports for ``net``."""
-    return TASK_METRICS[TASK.get(net, 'panoptic')]
+    return TASK_METRICS[task_of(net)]
 
 
 def parse_args(argv=None):
@@ -125,12 +141,13 @@ def parse_args(argv=None):
     parser.add_argument('--nets', nargs='+', default=['panoptic_fcn', 'mask2former'],
                         choices=list(NETS),
                         help='networks (default: the paper\'s, panoptic_fcn mask2former; '
-                        'solov2 and condinst: instance segmentation)')
+                        'beyond the paper: maskformer, panoptic; solov2 and condinst, instance '
+                        'segmentation)')
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations of every run (default: Panoptic FCN '
-                        f'{DEFAULT_ITERS["panoptic_fcn"]}, Mask2Former '
-                        f'{DEFAULT_ITERS["mask2former"]})')
+                        f'{NETS["panoptic_fcn"].iters}, Mask2Former '
+                        f'{NETS["mask2former"].iters})')
     parser.add_argument('--num-train', type=int, default=1000, help='synthetic training images')
     parser.add_argument('--num-val', type=int, default=30, help='synthetic validation images')
     parser.add_argument('--height', type=int, default=256, help='synthetic image height')
@@ -216,14 +233,14 @@ def make_data(args, out: str, tag: str = TAG) -> str:
 
 def task_kwargs(net: str) -> dict:
     """``train_and_test``'s evaluation arguments for ``net`` (none for the panoptic nets)."""
-    return {} if TASK[net] == 'panoptic' else dict(task=TASK[net])
+    return {} if task_of(net) == 'panoptic' else dict(task=task_of(net))
 
 
 def curve_kwargs(net: str) -> dict:
     """``read_val_curve``'s arguments for ``net`` (none for the panoptic nets)."""
-    if TASK[net] == 'panoptic':
+    if task_of(net) == 'panoptic':
         return {}
-    return dict(keys=curve_keys(net), task=TASK[net])
+    return dict(keys=curve_keys(net), task=task_of(net))
 
 
 def run_dir(out: str, net: str, model: str, seed: int) -> str:
@@ -254,17 +271,17 @@ def study_run(net: str,
             done = json.load(f)
         if done.get('iters') == iters:
             return done
-    config = NETS[net][model]
+    config = NETS[net].configs[model]
     nested = model.startswith('cropsamp')
     os.makedirs(wd, exist_ok=True)
-    options = schedule_options(iters, POLY_KEY[net]) + [f'randomness.seed={seed}']
+    options = schedule_options(iters, NETS[net].poly_key) + [f'randomness.seed={seed}']
     if nested and cropsamp_scales:
         options.append('train_dataloader.dataset.scales=[' + ','.join(map(str, cropsamp_scales))
                        + ']')
     if model.endswith('ibs') and ibs_weight is not None:
-        options.append(f'model.{IBS_HEAD[net]}.loss_ibs.loss_weight={ibs_weight}')
+        options.append(f'model.{NETS[net].ibs_head}.loss_ibs.loss_weight={ibs_weight}')
     if model.endswith('ibs') and ibs_partner is not None:
-        options.append(f'model.{IBS_HEAD[net]}.loss_ibs.partner={ibs_partner}')
+        options.append(f'model.{NETS[net].ibs_head}.loss_ibs.partner={ibs_partner}')
     if val_interval:
         options.append(f'train_cfg.val_interval={val_interval}')
     metrics, checkpoint, _ = train_and_test(
@@ -339,7 +356,7 @@ def format_markdown(summary: dict, iters: dict, seeds: list, args) -> str:
     ]
     intro = len(lines)
     for task, metrics in TASK_METRICS.items():
-        nets = [n for n in summary if TASK.get(n, 'panoptic') == task]
+        nets = [n for n in summary if task_of(n) == task]
         if not nets:
             continue
         if task == 'instance':
@@ -401,7 +418,7 @@ CURVE_HEADLINE = {'panoptic': 'PQ_th', 'instance': 'mAP'}
 
 def curve_keys(net: str) -> tuple:
     """The metrics of ``net`` kept at each validation during training."""
-    return TASK_CURVE_KEYS[TASK.get(net, 'panoptic')]
+    return TASK_CURVE_KEYS[task_of(net)]
 
 
 def summarise_curves(results: list) -> dict:
@@ -430,12 +447,12 @@ def summarise_curves(results: list) -> dict:
 def format_curves(curves: dict) -> str:
     """One table per network: PQ_th (instance nets: mAP; mean over seeds, min-max) at each
     validated iteration."""
-    instance = any(TASK.get(net, 'panoptic') == 'instance' for net in curves)
+    instance = any(task_of(net) == 'instance' for net in curves)
     also = '; mAP for the instance nets' if instance else ''
     lines = [f'# Validation during training (PQ_th{also}; mean over seeds, [min, max])\n']
     for net, models in curves.items():
         iters = sorted(set.union(*(set(e['iters']) for e in models.values())))
-        headline = CURVE_HEADLINE[TASK.get(net, 'panoptic')]
+        headline = CURVE_HEADLINE[task_of(net)]
         title = net if headline == 'PQ_th' else f'{net} ({headline})'
         lines += [f'## {title}\n', '| model (seeds) | ' + ' | '.join(map(str, iters)) + ' |',
                   '|---' * (len(iters) + 1) + '|']
@@ -494,9 +511,9 @@ def figures(net: str, models: list, seed: int, iters: int, data_root: str, out: 
     checkpoints = [
         osp.join(run_dir(out, net, m, seed), 'train', f'iter_{iters}.pth') for m in models
     ]
-    confusion_figures(checkpoints, [NETS[net][m] for m in models], models, data_root, fig_dir,
-                      max_images, osp.join(out, 'logs', f'figures_{net}.log'), echo=False,
-                      tag=TAG)
+    configs = [NETS[net].configs[m] for m in models]
+    confusion_figures(checkpoints, configs, models, data_root, fig_dir, max_images,
+                      osp.join(out, 'logs', f'figures_{net}.log'), echo=False, tag=TAG)
     open(done, 'w').close()
     return fig_dir
 
@@ -506,9 +523,9 @@ def main(argv=None):
     out = osp.abspath(args.out)
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     models = [m for m in MODELS if m in args.models]
-    iters = {n: args.iters or DEFAULT_ITERS[n] for n in args.nets}
+    iters = {n: args.iters or NETS[n].iters for n in args.nets}
     plan = study_plan(args.nets, models, args.seeds, args.middle_seeds)
-    estimate = {n: iters[n] * SEC_PER_ITER[n] + EVAL_SEC for n in args.nets}
+    estimate = {n: iters[n] * NETS[n].sec_per_iter + EVAL_SEC for n in args.nets}
     total = sum(estimate[n] for n, _, _ in plan)
     per_run = ', '.join(f'{n} {estimate[n] / 60:.1f} min/run' for n in args.nets)
     seeds_note = (f'{len(args.seeds)} seeds' if args.middle_seeds == args.seeds else
@@ -540,7 +557,7 @@ def main(argv=None):
         tag, t_run, result = done
         left -= estimate[result['net']]
         took = time.time() - t_run
-        keys = ('PQ', 'PQ_th', 'Prec_th') if TASK[result['net']] == 'panoptic' else (
+        keys = ('PQ', 'PQ_th', 'Prec_th') if task_of(result['net']) == 'panoptic' else (
             net_metrics(result['net']))
         print(f'{tag}: ' + ' '.join(f'{k} {result["metrics"][k]:.1f}' for k in keys)
               + f' ({took / 60:.1f} min; about {left / 60 / args.jobs:.0f} min left)', flush=True)
@@ -561,7 +578,7 @@ def main(argv=None):
                        summary=summary,
                        runs=results), f, indent=1)
     for task, metrics in TASK_METRICS.items():
-        nets = [n for n in args.nets if TASK[n] == task]
+        nets = [n for n in args.nets if task_of(n) == task]
         if nets:  # one plot per metric set: study.png (panoptic), study_instance.png
             name = 'study.png' if task == 'panoptic' else 'study_instance.png'
             plot({n: summary[n] for n in nets}, osp.join(out, name), metrics)
@@ -575,7 +592,7 @@ def main(argv=None):
     # the confusion figures draw panoptic results: the panoptic nets only
     figs = [
         figures(n, models, args.seeds[0], iters[n], data_root, out, args.fig_images)
-        for n in args.nets if TASK[n] == 'panoptic'
+        for n in args.nets if task_of(n) == 'panoptic'
     ]
     print(table)
     print(f'[study] done in {(time.time() - t0) / 60:.1f} min; table {out}/study.md, '

@@ -68,7 +68,7 @@ def test_default_demo_is_the_baseline_and_the_released_recipe_at_the_study_setti
     args = demo.parse_args([])
     study = ibs_study.parse_args([])
     assert args.models == ['baseline', 'cropsamp+ibs']
-    assert args.iters == ibs_study.DEFAULT_ITERS['panoptic_fcn'] == 3000
+    assert args.iters == ibs_study.NETS['panoptic_fcn'].iters == 3000
     assert (args.num_train, args.num_val, args.height, args.width) == (
         study.num_train, study.num_val, study.height, study.width)
     # the configs say the same schedule as the demo's default

@@ -36,7 +36,7 @@ def run_tool(out, *extra):
 
 
 def config_weight(net):
-    cfg = Config.fromfile(osp.join(REPO, ibs_study.NETS[net]['cropsamp+ibs']))
+    cfg = Config.fromfile(osp.join(REPO, ibs_study.NETS[net].configs['cropsamp+ibs']))
     return cfg.model.panoptic_head.loss_ibs.loss_weight
 
 

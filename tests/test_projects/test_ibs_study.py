@@ -220,3 +220,24 @@ def test_summary_and_table_of_mixed_tasks():
     table = ibs_study.format_markdown(summary, {'panoptic_fcn': 2, 'solov2': 2}, [0, 1], args)
     assert '| net | model | PQ | PQ_th |' in table and '| net | model | mAP | AP@50 |' in table
     assert '| solov2 | ibs | 41.5 ± 0.7 | 41.5 ± 0.7 | +1.0 ± 0.0 | +1.0 ± 0.0 |' in table
+
+
+@pytest.mark.parametrize('net', list(ibs_study.NETS))
+def test_each_net_spec_matches_its_configs(net):
+    """What the study assumes of a network (schedule, scheduler entry, IBS head, model variants)
+    is what its four configs say, so an override the study writes reaches the right key."""
+    from mmengine import Config
+    spec = ibs_study.NETS[net]
+    for model, path in spec.configs.items():
+        cfg = Config.fromfile(path)
+        assert cfg.train_cfg.max_iters == spec.iters, (net, model)
+        # the poly entry's end is one past the last iteration, as schedule_options() writes it
+        node = cfg
+        for part in spec.poly_key.split('.')[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        assert node['end'] == spec.iters + 1, (net, model)
+        head = cfg.model[spec.ibs_head]
+        assert bool(head.get('loss_ibs')) == model.endswith('ibs'), (net, model)
+        crop_sampling = cfg.train_dataloader.dataset.type == 'CropSamplingDataset'
+        assert crop_sampling == model.startswith('cropsamp'), (net, model)
+    assert ibs_study.task_of(net) in ibs_study.TASK_METRICS
