@@ -22,6 +22,10 @@ and each FP by the GT thing it overlaps most:
 - ``on_unmatched``: that GT instance is not matched (its FN pair: a wrong shape or class);
 - ``spurious``: it overlaps no GT thing (on stuff or void).
 
+Across the kinds, ``fp_spanning`` counts the FPs that cover more than half of each of at least two
+GT instances of their class: one segment for several touching instances, none of them matched (the
+other face of the confusion; each leaves two or more ``unmatched`` FNs).
+
 Counts are summed over images and thing classes; ``RQ_th`` is recomputed from them (mean over the
 thing classes present, as PQ) so it can be checked against the metric's. Usage::
 
@@ -44,6 +48,7 @@ from PIL import Image
 OFFSET = 256 * 256 * 256  # pairs (gt id, pred id) packed in one int64, as panopticapi does
 FN_KINDS = ('merged', 'unmatched', 'missed')
 FP_KINDS = ('fragment', 'on_unmatched', 'spurious')
+COUNTS = ('tp', 'fn', 'fp', *FN_KINDS, *FP_KINDS, 'fp_spanning')
 
 
 def read_ids(path: str) -> np.ndarray:
@@ -65,7 +70,8 @@ def image_errors(gt_ids: np.ndarray, gt_segs: Dict[int, dict], pred_ids: np.ndar
         things (set): the thing category ids.
 
     Returns:
-        dict: Counters keyed by category id: ``tp``, ``fn``, ``fp``, and one per error kind.
+        dict: Counters keyed by category id: ``tp``, ``fn``, ``fp``, one per error kind and
+        ``fp_spanning`` (``COUNTS``).
     """
     if gt_ids.shape != pred_ids.shape:
         raise ValueError(f'thing_errors: GT {gt_ids.shape} and prediction {pred_ids.shape} differ')
@@ -87,7 +93,7 @@ def image_errors(gt_ids: np.ndarray, gt_segs: Dict[int, dict], pred_ids: np.ndar
         if n / union > 0.5:
             matched_gt[g], matched_pred[p] = p, g
 
-    out = {k: Counter() for k in ('tp', 'fn', 'fp', *FN_KINDS, *FP_KINDS)}
+    out = {k: Counter() for k in COUNTS}
     for g in gt_things:
         cat = gt_segs[g]['category_id']
         if g in matched_gt:
@@ -115,6 +121,10 @@ def image_errors(gt_ids: np.ndarray, gt_segs: Dict[int, dict], pred_ids: np.ndar
         else:
             _, g = max(overlaps)
             out['fragment' if g in matched_gt else 'on_unmatched'][cat] += 1
+        halves = [g for n, g in overlaps
+                  if gt_segs[g]['category_id'] == cat and n > 0.5 * gt_area[g]]
+        if len(halves) >= 2:
+            out['fp_spanning'][cat] += 1
     return out
 
 
@@ -140,7 +150,7 @@ def count_errors(gt_json: str, gt_dir: str, pred_json: str, pred_dir: str) -> di
     if missing:
         raise KeyError(f'thing_errors: {pred_json} has no prediction for {len(missing)} GT images, '
                        f'e.g. {missing[0]}')
-    total = {k: Counter() for k in ('tp', 'fn', 'fp', *FN_KINDS, *FP_KINDS)}
+    total = {k: Counter() for k in COUNTS}
     for image_id, ann in gt.items():
         gt_ids = read_ids(osp.join(gt_dir, ann['file_name']))
         pred_ids = read_ids(osp.join(pred_dir, pred[image_id]['file_name']))
@@ -158,7 +168,7 @@ def count_errors(gt_json: str, gt_dir: str, pred_json: str, pred_dir: str) -> di
 
 
 def format_table(results: Dict[str, dict]) -> str:
-    keys = ('gt_things', 'tp', 'fn', *FN_KINDS, 'fp', *FP_KINDS, 'RQ_th')
+    keys = ('gt_things', 'tp', 'fn', *FN_KINDS, 'fp', *FP_KINDS, 'fp_spanning', 'RQ_th')
     lines = ['| model | ' + ' | '.join(keys) + ' |', '|---' * (len(keys) + 1) + '|']
     for name, r in results.items():
         cells = [f'{r[k]:.1f}' if k == 'RQ_th' else str(r[k]) for k in keys]

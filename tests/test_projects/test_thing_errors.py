@@ -63,7 +63,25 @@ def test_each_error_kind():
         1, 1, 1, 1)
 
 
-@pytest.mark.parametrize('image', [image_one, image_two])
+def image_three():
+    """Two touching cars under one predicted segment: both unmatched, one spanning FP."""
+    gt = np.full((10, 20), 1, np.int64)
+    gt[0:5, 0:10], gt[5:10, 0:10] = 26000, 26001  # 50 px each
+    pred = np.full((10, 20), 1, np.int64)
+    pred[0:10, 0:10] = 30  # IoU 50/100 with each: no match
+    return (gt, segments([1, 26000, 26001], [ROAD, CAR, CAR]), pred,
+            segments([1, 30], [ROAD, CAR]))
+
+
+def test_one_segment_over_two_instances_is_spanning():
+    out = thing_errors.image_errors(*image_three(), THINGS)
+    assert (out['fn'][CAR], out['unmatched'][CAR]) == (2, 2)
+    assert (out['fp'][CAR], out['on_unmatched'][CAR], out['fp_spanning'][CAR]) == (1, 1, 1)
+    # a segment over one instance and half of another is no spanning FP
+    assert sum(thing_errors.image_errors(*image_one(), THINGS)['fp_spanning'].values()) == 0
+
+
+@pytest.mark.parametrize('image', [image_one, image_two, image_three])
 def test_counts_equal_the_panoptic_metric(image):
     gt, gt_segs, pred, pred_segs = image()
     out = thing_errors.image_errors(gt, gt_segs, pred, pred_segs, THINGS)
