@@ -7,7 +7,7 @@
 #
 # lambda_IBS = 3.0: provisional, not measured. The supplementary's rule sets lambda so that the
 # ratio of the IBS loss to the original losses is like Panoptic FCN's (weighted IBS / other losses
-# about 0.06 on the synthetic Cityscapes data, projects/toy_cityscapes/results/ibs_loss_ratio.md);
+# about 0.06 on the synthetic Cityscapes data, docs/results/ibs_loss_ratio.md);
 # that ratio has not been measured for SOLOv2. 3.0 carries over Panoptic FCN's choice on Cityscapes,
 # IBS weight = mask-loss weight x 1 (LOSS_WEIGHT.SEGMENT 4 x IBS_WEIGHT 1), to SOLOv2's mask-loss
 # weight 3.

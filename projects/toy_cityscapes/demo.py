@@ -14,7 +14,7 @@ cores (timed in the README).
    so that with the default options the runs are the study's (ibs_study.py) Panoptic FCN seed 0,
 4. evaluate each with the full metric set (PQ/SQ/RQ, Acc_th/Prec_th, mIoU; tools/test.py),
 5. print a comparison table, and the differences to the baseline next to the study's over its
-   seeds (results/ibs_study.json: is a difference beyond the seed spread?), and
+   seeds (docs/results/ibs_study.json: is a difference beyond the seed spread?), and
 6. draw the confusion figures (tools/analysis_tools/visualize_confusion.py).
 
 Every step runs the same command-line tools a user runs, in subprocesses, so the demo exercises
@@ -112,7 +112,7 @@ def format_study_comparison(results: dict, study: dict, args) -> str:
     match = study_settings_match(study, args)
     lines = [
         f'Differences to the baseline, this run vs the study ({len(seeds)} seeds {seeds}, '
-        f'projects/toy_cityscapes/results/): this run ; study mean ± 95% '
+        f'docs/results/): this run ; study mean ± 95% '
         'interval; * beyond the seed spread, ~ within it.',
         ('This demo used the study\'s data, configs, iterations and seed 0 (its runs are the '
          'study\'s when each uses one thread, as with the default --jobs 2 on 2 cores).' if match

@@ -27,7 +27,7 @@ PROJECT = osp.join('projects', 'toy_cityscapes')
 #: The experiments' configs, relative to the repository root.
 CONFIG_DIR = osp.join(PROJECT, 'configs')
 #: The measured results shipped with the project.
-RESULTS_DIR = osp.join(REPO, PROJECT, 'results')
+RESULTS_DIR = osp.join(REPO, 'docs', 'results')
 
 
 def cpu_cores() -> int:

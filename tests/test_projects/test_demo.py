@@ -41,8 +41,8 @@ def test_demo_runs_every_step_and_writes_table_and_figures(tmp_path):
     # the comparison table: a header with the confusion metrics and one numeric row per model
     summary = (out / 'summary.md').read_text()
     assert '| model | PQ |' in summary and 'Acc_th' in summary and 'Prec_th' in summary
-    # the metrics table comes first; the comparison with the study (results/ibs_study.json of the
-    # project, shipped) follows it and repeats the IBS model names
+    # the metrics table comes first; the comparison with the study (docs/results/ibs_study.json,
+    # shipped) follows it and repeats the IBS model names
     metrics_table, found, comparison = summary.partition('Differences to the baseline')
     assert found, summary
     rows = [line for line in metrics_table.splitlines()
