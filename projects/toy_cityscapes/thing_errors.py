@@ -5,10 +5,12 @@ PQ_th = SQ_th x RQ_th, and RQ counts segments: a ground-truth (GT) thing is a tr
 predicted segment of its class overlaps it with IoU > 0.5, every other GT thing is a false
 negative (FN) and every other predicted thing a false positive (FP). When a model loses RQ_th,
 this tool says how, segment by segment, from the panoptic PNGs of the GT and of a prediction
-(COCO / Cityscapes panoptic format, as the converter and ``PanopticQualityMetric(outfile_prefix=)``
-write them; matching as panopticapi's ``pq_compute``, written again here because the kinds need the overlaps
-of every pair, which no evaluator returns; the tests check the counts against mmibs' metric). Each FN is put in one kind by the predicted segment
-that covers most of it (any class):
+(COCO / Cityscapes panoptic format, as the converter and
+``PanopticQualityMetric(outfile_prefix=)`` write them). The pair overlaps come from mmibs'
+``segment_overlaps``; the matching follows panopticapi's ``pq_compute`` and is written out here
+because the kinds need which segment matched which, which no evaluator returns (the tests check
+the counts against mmibs' metric). Each FN is put in one kind by the thing segment that covers
+most of it:
 
 - ``merged``: that segment is matched to *another* GT instance: the instance was absorbed by a
   neighbour (the confusion of touching instances that IBS is about);
@@ -32,7 +34,7 @@ thing classes present, as PQ) so it can be checked against the metric's. Usage::
     python -m projects.toy_cityscapes.thing_errors GT_JSON GT_DIR \
         --pred baseline=PRED_JSON:PRED_DIR --pred cropsamp+ibs=PRED_JSON:PRED_DIR [--out F.json]
 
-The numbers for the study's seed-0 models: docs/results/README.md.
+The numbers for the study's models: docs/results/thing_errors_1000_scenes.md.
 """
 import argparse
 import json
@@ -43,20 +45,12 @@ from collections import Counter
 from typing import Dict, Tuple
 
 import numpy as np
-from PIL import Image
 
-OFFSET = 256 * 256 * 256  # pairs (gt id, pred id) packed in one int64, as panopticapi does
+from mmibs.evaluation.functional import read_panoptic_png, segment_overlaps
+
 FN_KINDS = ('merged', 'unmatched', 'missed')
 FP_KINDS = ('fragment', 'on_unmatched', 'spurious')
 COUNTS = ('tp', 'fn', 'fp', *FN_KINDS, *FP_KINDS, 'fp_spanning')
-
-
-def read_ids(path: str) -> np.ndarray:
-    """Segment ids of an RGB panoptic PNG, ``R + 256 G + 256^2 B``, shape (H, W), int64."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'thing_errors: panoptic PNG not found: {path}')
-    rgb = np.asarray(Image.open(path).convert('RGB'), dtype=np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
 
 
 def image_errors(gt_ids: np.ndarray, gt_segs: Dict[int, dict], pred_ids: np.ndarray,
@@ -66,7 +60,7 @@ def image_errors(gt_ids: np.ndarray, gt_segs: Dict[int, dict], pred_ids: np.ndar
     Args:
         gt_ids, pred_ids (np.ndarray): segment ids, shape (H, W); GT id 0 is void.
         gt_segs, pred_segs (dict): segment id -> ``segments_info`` entry (``category_id``,
-            ``iscrowd``).
+            ``iscrowd``, optional ``area``).
         things (set): the thing category ids.
 
     Returns:
@@ -75,60 +69,73 @@ def image_errors(gt_ids: np.ndarray, gt_segs: Dict[int, dict], pred_ids: np.ndar
     """
     if gt_ids.shape != pred_ids.shape:
         raise ValueError(f'thing_errors: GT {gt_ids.shape} and prediction {pred_ids.shape} differ')
-    pairs, counts = np.unique(gt_ids * OFFSET + pred_ids, return_counts=True)
-    inter = {(int(p // OFFSET), int(p % OFFSET)): int(c) for p, c in zip(pairs, counts)}
-    gt_area = {int(i): int(c) for i, c in zip(*np.unique(gt_ids, return_counts=True))}
-    pred_area = {int(i): int(c) for i, c in zip(*np.unique(pred_ids, return_counts=True))}
+    gt_list, pred_list = list(gt_segs), list(pred_segs)
+    # pixel counts of every pair, shape (G + 2, P + 2): row / column 0 void, 1.. the segments
+    inter = segment_overlaps(gt_ids, np.array(gt_list, np.int64), pred_ids,
+                             np.array(pred_list, np.int64))
+    pred_area = inter.sum(0)  # shape (P + 2, )
+    cat = {('gt', i): gt_segs[g]['category_id'] for i, g in enumerate(gt_list, 1)}
+    cat.update({('pred', j): pred_segs[p]['category_id'] for j, p in enumerate(pred_list, 1)})
+    gt_things = [i for i, g in enumerate(gt_list, 1)
+                 if cat['gt', i] in things and not gt_segs[g]['iscrowd']]
+    pred_things = [j for j in range(1, len(pred_list) + 1) if cat['pred', j] in things]
+    # the GT area is the json's when given, as panopticapi reads it
+    gt_area = {i: gt_segs[gt_list[i - 1]].get('area', inter[i].sum()) for i in gt_things}
 
-    gt_things = {g for g, s in gt_segs.items() if s['category_id'] in things and not s['iscrowd']}
-    pred_things = {p for p, s in pred_segs.items() if s['category_id'] in things}
     matched_gt, matched_pred = {}, {}
-    for (g, p), n in inter.items():
-        if g not in gt_things or p not in pred_things:
-            continue
-        if gt_segs[g]['category_id'] != pred_segs[p]['category_id']:
-            continue
-        # void leaves the union; the GT area is the json's when given, as panopticapi reads it
-        union = gt_segs[g].get('area', gt_area[g]) + pred_area[p] - n - inter.get((0, p), 0)
-        if n / union > 0.5:
-            matched_gt[g], matched_pred[p] = p, g
+    for i in gt_things:
+        for j in pred_things:
+            n = inter[i, j]
+            if n == 0 or cat['gt', i] != cat['pred', j]:
+                continue
+            union = gt_area[i] + pred_area[j] - n - inter[0, j]  # void leaves the union
+            if n / union > 0.5:
+                matched_gt[i], matched_pred[j] = j, i
 
     out = {k: Counter() for k in COUNTS}
-    for g in gt_things:
-        cat = gt_segs[g]['category_id']
-        if g in matched_gt:
-            out['tp'][cat] += 1
+    for i in gt_things:
+        c = cat['gt', i]
+        if i in matched_gt:
+            out['tp'][c] += 1
             continue
-        out['fn'][cat] += 1
-        covering = [(n, p) for (gg, p), n in inter.items() if gg == g and p in pred_things]
+        out['fn'][c] += 1
+        covering = [(inter[i, j], j) for j in pred_things if inter[i, j] > 0]
         if not covering:
-            out['missed'][cat] += 1
+            out['missed'][c] += 1
         else:
-            _, p = max(covering)
-            out['merged' if p in matched_pred else 'unmatched'][cat] += 1
+            _, j = max(covering)
+            out['merged' if j in matched_pred else 'unmatched'][c] += 1
 
-    crowd_of = {s['category_id']: g for g, s in gt_segs.items() if s['iscrowd']}
-    for p in pred_things - set(matched_pred):
-        cat = pred_segs[p]['category_id']
-        # panopticapi: a prediction mostly on void or on its class's crowd region is no FP
-        ignored = inter.get((0, p), 0) + inter.get((crowd_of.get(cat, -1), p), 0)
-        if ignored / pred_area[p] > 0.5:
+    crowd_of = {cat['gt', i]: i for i, g in enumerate(gt_list, 1) if gt_segs[g]['iscrowd']}
+    for j in pred_things:
+        if j in matched_pred:
             continue
-        out['fp'][cat] += 1
-        overlaps = [(n, g) for (g, pp), n in inter.items() if pp == p and g in gt_things]
+        c = cat['pred', j]
+        # panopticapi: a prediction mostly on void or on its class's crowd region is no FP
+        ignored = inter[0, j] + (inter[crowd_of[c], j] if c in crowd_of else 0)
+        if ignored / pred_area[j] > 0.5:
+            continue
+        out['fp'][c] += 1
+        overlaps = [(inter[i, j], i) for i in gt_things if inter[i, j] > 0]
         if not overlaps:
-            out['spurious'][cat] += 1
+            out['spurious'][c] += 1
         else:
-            _, g = max(overlaps)
-            out['fragment' if g in matched_gt else 'on_unmatched'][cat] += 1
-        halves = [g for n, g in overlaps
-                  if gt_segs[g]['category_id'] == cat and n > 0.5 * gt_area[g]]
+            _, i = max(overlaps)
+            out['fragment' if i in matched_gt else 'on_unmatched'][c] += 1
+        halves = [i for n, i in overlaps if cat['gt', i] == c and n > 0.5 * inter[i].sum()]
         if len(halves) >= 2:
-            out['fp_spanning'][cat] += 1
+            out['fp_spanning'][c] += 1
     return out
 
 
-def load_segments(json_path: str) -> Tuple[Dict[str, dict], dict]:
+def read_png(path: str) -> np.ndarray:
+    """Segment ids of a panoptic PNG (mmibs' decoder), with the file named when it is missing."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'thing_errors: panoptic PNG not found: {path}')
+    return read_panoptic_png(path)
+
+
+def load_segments(json_path: str) -> Tuple[Dict[str, dict], list]:
     """Annotations by image id, and the categories, of a COCO-panoptic json."""
     if not osp.isfile(json_path):
         raise FileNotFoundError(f'thing_errors: json not found: {json_path}')
@@ -152,8 +159,8 @@ def count_errors(gt_json: str, gt_dir: str, pred_json: str, pred_dir: str) -> di
                        f'e.g. {missing[0]}')
     total = {k: Counter() for k in COUNTS}
     for image_id, ann in gt.items():
-        gt_ids = read_ids(osp.join(gt_dir, ann['file_name']))
-        pred_ids = read_ids(osp.join(pred_dir, pred[image_id]['file_name']))
+        gt_ids = read_png(osp.join(gt_dir, ann['file_name']))
+        pred_ids = read_png(osp.join(pred_dir, pred[image_id]['file_name']))
         gt_segs = {s['id']: s for s in ann['segments_info']}
         pred_segs = {s['id']: s for s in pred[image_id]['segments_info']}
         for k, c in image_errors(gt_ids, gt_segs, pred_ids, pred_segs, things).items():
