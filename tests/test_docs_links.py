@@ -22,7 +22,7 @@ def markdown_files():
     files = []
     for path in glob.glob(osp.join(REPO, '**', '*.md'), recursive=True):
         rel = osp.relpath(path, REPO)
-        if not rel.split(osp.sep)[0] in SKIP_DIRS and '.egg-info' not in rel:
+        if rel.split(osp.sep)[0] not in SKIP_DIRS and '.egg-info' not in rel:
             files.append(rel)
     return sorted(files)
 
