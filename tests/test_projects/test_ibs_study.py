@@ -132,6 +132,26 @@ def test_curves_summary_at_the_shared_iterations():
         curves)
 
 
+def test_iters_for_every_net_or_one(capsys):
+    nets = ['panoptic_fcn', 'solov2', 'condinst']
+    default = {n: ibs_study.NETS[n].iters for n in nets}
+
+    def iters(*values):
+        return ibs_study.parse_args(['--nets', *nets, '--iters', *values] if values else
+                                    ['--nets', *nets]).iters
+
+    assert iters() == default
+    assert iters('100') == dict.fromkeys(nets, 100)
+    assert iters('solov2=1500', 'condinst=700') == {**default, 'solov2': 1500, 'condinst': 700}
+    for bad, message in [(('mask2former=5', ), "'mask2former' is not one of --nets"),
+                         (('solov2=0', ), 'expected N or NET=N with N >= 1'),
+                         (('solov2=x', ), 'expected N or NET=N'),
+                         (('100', 'solov2=5'), 'solov2 already given')]:
+        with pytest.raises(SystemExit):
+            iters(*bad)
+        assert message in capsys.readouterr().err
+
+
 def test_jobs_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         ibs_study.parse_args(['--jobs', '0'])
