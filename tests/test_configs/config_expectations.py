@@ -199,11 +199,11 @@ RECIPES = {
 }
 # MaskFormer + IBS (beyond the paper): no Cityscapes panoptic recipe exists for MaskFormer, so it
 # trains on Mask2Former's Cityscapes crop recipe; the network is mmdet's MaskFormer (frozen
-# backbone BN), and IBS is dense on all 6 decoder layers with the provisional weight 20
-# (MaskFormer's focal mask-loss weight; not measured by the supplementary's ratio rule).
+# backbone BN), and IBS is dense on all 6 decoder layers with weight 12 (the supplementary's
+# loss-ratio rule measured on the tiny MaskFormer, docs/results/ibs_loss_ratio_heads.md).
 RECIPES[('maskformer', 'cityscapes', 'crop')] = dict(
     RECIPES[('mask2former', 'cityscapes', 'crop')],
-    ibs_weight=20.0,
+    ibs_weight=12.0,
     backbone_bn='frozen',
     num_decoder_layers=6,
     mask_loss=('FocalLoss', 20.0),
@@ -219,8 +219,8 @@ RECIPES[('mask2former', 'mapillary-instance', 'crop')] = dict(
 # Cityscapes instance segmentation with SOLOv2 and CondInst (not in the paper): the Cityscapes crop
 # protocol of Panoptic FCN (32 crops of 512x1024, 65k poly iterations, 1000 warm-up) with mmdet's
 # SGD recipe of each model (lr 0.01 for 16 images scaled to 0.02 for 32; SOLOv2 clips the gradient
-# norm at 35, CondInst does not clip). IBS weight = mask-loss weight x 1, as Panoptic FCN's on
-# Cityscapes (provisional: the loss ratio was not measured).
+# norm at 35, CondInst does not clip). IBS weights by the supplementary's loss-ratio rule measured
+# on the tiny networks (docs/results/ibs_loss_ratio_heads.md): SOLOv2 1.3, CondInst 1.7.
 _INSTANCE_CS = dict(
     optimizer='SGD',
     momentum=0.9,
@@ -234,9 +234,9 @@ _INSTANCE_CS = dict(
     num_things=8,
     num_stuff=0)
 RECIPES[('solov2', 'cityscapes-instance', 'crop')] = dict(
-    _INSTANCE_CS, clip_max_norm=35.0, mask_weight=3.0, ibs_weight=3.0)
+    _INSTANCE_CS, clip_max_norm=35.0, mask_weight=3.0, ibs_weight=1.3)
 RECIPES[('condinst', 'cityscapes-instance', 'crop')] = dict(
-    _INSTANCE_CS, clip_max_norm=None, mask_weight=1.0, ibs_weight=1.0)
+    _INSTANCE_CS, clip_max_norm=None, mask_weight=1.0, ibs_weight=1.7)
 
 #: Test-time settings of the released checkpoints (TEST.*, INPUT.*_SIZE_TEST,
 #: NUM_OBJECT_QUERIES of the released yamls; configs/mask2former/released/).

@@ -1,14 +1,14 @@
 # The IBS study's CondInst with the released IBS recipe: crop sampling (pairs of crops of one
 # category at a shared target scale, at batch indices 2k and 2k+1) and IBS between the two crops of
-# each pair (partner 'pair', weight 1 as the -crop-...-ibs config). Crop-sampling sizes are the
-# Cityscapes values scaled by 1/4, as the tiny Panoptic FCN's.
+# each pair (partner 'pair', weight 1.7 by the loss-ratio rule, as the -crop-...-ibs config
+# says). Crop-sampling sizes are the Cityscapes values scaled by 1/4, as the tiny Panoptic FCN's.
 _base_ = ['./condinst_r18-tiny_1xb4-3k_synthetic-cityscapes-crop-128x256.py']
 
 model = dict(
     mask_head=dict(
         loss_ibs=dict(
             _delete_=True, type='IBSLoss', partner='pair', num_points=None,
-            loss_weight=1.0)))
+            loss_weight=1.7)))
 
 crop_sampling_pipeline = [
     dict(type='LoadImageFromFile'),
