@@ -19,7 +19,7 @@ and the Mask2Former weight that gives Panoptic FCN's ratio,
 ``lambda_m2f_new = lambda_m2f * ratio_pfcn / ratio_m2f``. This assumes the weighted IBS loss
 scales linearly with its weight at a fixed training state; training with another weight changes
 the state (the raw IBS loss and the other losses), so the number is a first-order estimate, to be
-checked by measuring again with ``--mask2former-weight`` set to it (same ``--out``).
+checked by measuring again with ``--weight NET=W`` set to it (same ``--out``).
 
 Other networks (``--nets``, default ``mask2former``): ``maskformer`` (panoptic; IBS keys as
 Mask2Former's, on all its decoder layers), ``solov2`` and ``condinst`` (IBS on instance
@@ -33,7 +33,7 @@ with the same model and seed of the other.
 Runs are the study's (ibs_study.py: same configs, data, schedules and seeds, ``--jobs`` runs at a
 time with one thread each on 2 cores) except that every iteration is logged and nothing is
 evaluated. Resumable: a run whose ``losses.json`` exists (``OUT/runs/NET/MODEL/seedS/weightW``) is
-not retrained, so a second ``--mask2former-weight`` with the same ``--out`` trains only the
+not retrained, so a second ``--weight mask2former=W`` with the same ``--out`` trains only the
 Mask2Former runs. Outputs (of the latest command): ``OUT/ibs_loss_ratio.json`` (settings, the
 summary, and per run the losses of the averaged iterations as read) and ``OUT/ibs_loss_ratio.md``.
 Time: 9 minutes for seeds 0 and 1 on 2 cores (measured: two one-thread runs side by side, Panoptic
@@ -44,7 +44,9 @@ Usage::
 
     python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1
     python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1 \
-        --mask2former-weight 5        # only Mask2Former is trained again
+        --weight mask2former=5        # only Mask2Former is trained again
+    python -m projects.toy_cityscapes.ibs_loss_ratio --out heads_out --seeds 0 1 --iters 500 \
+        --nets maskformer solov2 condinst   # the weights of the heads beyond the paper
 """
 import argparse
 import glob
@@ -76,7 +78,7 @@ ADJUSTABLE = {
 ASSUMPTION = ('The implied weight assumes that the weighted IBS loss scales linearly with its '
               'weight at a fixed training state. Training with another weight changes the '
               'state (the raw IBS loss and the other losses), so it is a first-order estimate: '
-              'measure again with --mask2former-weight set to it.')
+              'measure again with --weight NET=W set to it.')
 
 
 def say(line: str) -> None:
@@ -104,9 +106,13 @@ def parse_args(argv=None):
                         f'FCN {NETS[REFERENCE].iters}, Mask2Former {NETS[ADJUSTED].iters})')
     parser.add_argument('--tail', type=float, default=0.25,
                         help='fraction of the last iterations averaged (default: 0.25)')
+    parser.add_argument('--weight', nargs='+', default=[], metavar='NET=W',
+                        help='loss_weight of the IBS loss of a measured network (default: its '
+                        'config\'s), e.g. "mask2former=22 solov2=1.3"')
     parser.add_argument('--mask2former-weight', type=float, default=None,
-                        help='loss_weight of Mask2Former\'s IBS loss (default: the config\'s)')
-    parser.add_argument('--num-train', type=int, default=24, help='synthetic training images')
+                        help='the same as --weight mask2former=W')
+    parser.add_argument('--num-train', type=int, default=1000,
+                        help='synthetic training images (default: 1000, the study\'s)')
     parser.add_argument('--num-val', type=int, default=30,
                         help='synthetic validation images (written, not used)')
     parser.add_argument('--height', type=int, default=256, help='synthetic image height')
@@ -125,9 +131,43 @@ def parse_args(argv=None):
         parser.error(f'--iters must be >= 1, got {args.iters}')
     if args.mask2former_weight is not None and args.mask2former_weight <= 0:
         parser.error(f'--mask2former-weight must be > 0, got {args.mask2former_weight}')
+    try:
+        args.weights = parse_weights(args.weight, args.nets)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.mask2former_weight is not None:
+        if ADJUSTED not in args.nets:
+            parser.error(f'--mask2former-weight: {ADJUSTED} is not one of --nets {args.nets}')
+        if ADJUSTED in args.weights:
+            parser.error('--mask2former-weight and --weight mask2former=W: give one')
+        args.weights[ADJUSTED] = args.mask2former_weight
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds has duplicates: {args.seeds}')
     return args
+
+
+def parse_weights(values: List[str], nets: List[str]) -> Dict[str, float]:
+    """``--weight`` as ``{net: weight}``.
+
+    Raises:
+        ValueError: naming the item that is not ``NET=W`` with ``W > 0``, names a network outside
+            ``nets`` (Panoptic FCN, the reference, keeps its released weight) or repeats one.
+    """
+    weights = {}
+    for value in values:
+        net, _, weight = value.partition('=')
+        try:
+            weight = float(weight)
+        except ValueError:
+            weight = math.nan
+        if not weight > 0:
+            raise ValueError(f'--weight {value!r}: expected NET=W with W > 0')
+        if net not in nets:
+            raise ValueError(f'--weight {value!r}: {net!r} is not one of --nets {nets}')
+        if net in weights:
+            raise ValueError(f'--weight {value!r}: {net} already given')
+        weights[net] = weight
+    return weights
 
 
 def config_ibs_weight(config: str, head: str = 'panoptic_head') -> float:
@@ -356,8 +396,8 @@ def main(argv=None):
             for m in args.models}
         for n in nets
     }
-    if args.mask2former_weight is not None and ADJUSTED in nets:
-        weights[ADJUSTED] = {m: args.mask2former_weight for m in args.models}
+    for net, weight in args.weights.items():
+        weights[net] = {m: weight for m in args.models}
     plan = [(n, m, s) for s in args.seeds for m in args.models for n in nets]
     todo = [(n, m, s) for n, m, s in plan if not osp.exists(
         osp.join(weight_run_dir(out, n, m, s, weights[n][m]), 'losses.json'))]
@@ -379,7 +419,7 @@ def main(argv=None):
                 f'(log: {wd}/train.log)')
         t_run = time.time()
         result = train_run(net, model, seed, iters[net], data_root, out, weights[net][model],
-                           net == ADJUSTED and args.mask2former_weight is not None, threads)
+                           net in args.weights, threads)
         return tag, t_run, result
 
     def report(done):
@@ -399,7 +439,8 @@ def main(argv=None):
             iters=iters, seeds=args.seeds, models=args.models, tail=args.tail,
             nets=list(nets), num_train=args.num_train, size=[args.height, args.width],
             data_seed=args.data_seed,
-            mask2former_weight=args.mask2former_weight, assumption=ASSUMPTION, summary=summary,
+            mask2former_weight=args.weights.get(ADJUSTED), weights=args.weights,
+            assumption=ASSUMPTION, summary=summary,
             runs=[tail_record(r, args.tail) for r in runs])))
     print(table)
     print(f'{TAG} done in {(time.time() - t0) / 60:.1f} min; {out}/ibs_loss_ratio.md, '

@@ -98,7 +98,7 @@ def test_ratio_end_to_end_recomputed_from_scalars(tmp_path):
     check_summary(out, first, config_weight('mask2former'))
 
     # another Mask2Former weight: Panoptic FCN's run is reused, Mask2Former's trained again
-    second = run_tool(out, '--mask2former-weight', '2')
+    second = run_tool(out, '--weight', 'mask2former=2')
     assert '1 to train' in second and second.count('checking finished run') == 1
     assert 'mask2former cropsamp+ibs seed 0: training 4 iterations, IBS weight 2 ' in second
     check_summary(out, second, 2.0)
@@ -141,11 +141,29 @@ def test_clear_errors(tmp_path):
 @pytest.mark.parametrize('argv, message', [(['--tail', '0'], '--tail must be in'),
                                            (['--jobs', '0'], '--jobs must be >= 1'),
                                            (['--mask2former-weight', '0'], 'must be > 0'),
-                                           (['--seeds', '1', '1'], 'duplicates')])
+                                           (['--seeds', '1', '1'], 'duplicates'),
+                                           (['--weight', 'solov2=1'], "'solov2' is not one of"),
+                                           (['--weight', 'mask2former=-1'], 'with W > 0'),
+                                           (['--weight', 'mask2former'], 'with W > 0'),
+                                           (['--weight', 'mask2former=2', 'mask2former=3'],
+                                            'mask2former already given'),
+                                           (['--weight', 'mask2former=2',
+                                             '--mask2former-weight', '3'], 'give one'),
+                                           (['--nets', 'solov2', '--mask2former-weight', '3'],
+                                            'is not one of --nets')])
 def test_bad_options(capsys, argv, message):
     with pytest.raises(SystemExit):
         ibs_loss_ratio.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_weights_per_net():
+    args = ibs_loss_ratio.parse_args(['--nets', 'mask2former', 'solov2', 'condinst', '--weight',
+                                      'solov2=1.3', 'condinst=1.7'])
+    assert args.weights == dict(solov2=1.3, condinst=1.7)
+    assert ibs_loss_ratio.parse_args(['--mask2former-weight', '22']).weights == dict(
+        mask2former=22.0)
+    assert ibs_loss_ratio.parse_args([]).weights == {}
 
 
 def test_every_measured_net_gets_its_implied_weight():
