@@ -36,9 +36,10 @@ evaluated. Resumable: a run whose ``losses.json`` exists (``OUT/runs/NET/MODEL/s
 not retrained, so a second ``--weight mask2former=W`` with the same ``--out`` trains only the
 Mask2Former runs. Outputs (of the latest command): ``OUT/ibs_loss_ratio.json`` (settings, the
 summary, and per run the losses of the averaged iterations as read) and ``OUT/ibs_loss_ratio.md``.
-Time: 9 minutes for seeds 0 and 1 on 2 cores (measured: two one-thread runs side by side, Panoptic
-FCN 0.25 s and Mask2Former 0.45 s per iteration; the estimate printed at start uses the study's
-slower per-iteration times).
+Time: 9 minutes for seeds 0 and 1 on 2 cores on the first study's 24 scenes (measured: two
+one-thread runs side by side, Panoptic FCN 0.25 s and Mask2Former 0.45 s per iteration), plus
+about 2 minutes to write the default 1,000 scenes once; ``--nets maskformer solov2 condinst --seeds
+0 1 --iters 500``: 23 minutes. The estimate printed at start uses the study's per-iteration times.
 
 Usage::
 

@@ -147,7 +147,7 @@ def parse_args(argv=None):
     parser.add_argument('--iters', nargs='+', default=[],
                         help='training iterations: N for every network, or NET=N for one '
                         '(e.g. "solov2=1500 condinst=1500"); the others keep their schedule '
-                        '(Panoptic FCN ' f'{NETS["panoptic_fcn"].iters}, Mask2Former '
+                        f'(Panoptic FCN {NETS["panoptic_fcn"].iters}, Mask2Former '
                         f'{NETS["mask2former"].iters})')
     parser.add_argument('--num-train', type=int, default=1000, help='synthetic training images')
     parser.add_argument('--num-val', type=int, default=30, help='synthetic validation images')
