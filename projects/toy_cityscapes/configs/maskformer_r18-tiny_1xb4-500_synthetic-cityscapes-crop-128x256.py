@@ -4,7 +4,14 @@
 # (init_cfg=None, batch norm trained), 64-wide transformer-encoder pixel decoder with 1 encoder
 # layer, 3 decoder layers, 20 queries, MaskFormer's dense focal + dice mask losses, 128x256 crops of
 # a 0.5-2.0 x 256 short-side resize, batch 4, 500 iterations, AdamW lr 1e-3 in float32 (the tiny
-# Mask2Former's step: a from-scratch network needs more than the fine-tuning lr 1e-4).
+# Mask2Former's step: a from-scratch network needs more than the fine-tuning lr 1e-4), and no
+# dropout in the transformers (Mask2Former's 0.0 instead of MaskFormer's 0.1).
+# Why no dropout: with MaskFormer's 0.1 this 64-wide network never tells its queries apart. At
+# 1,000 iterations (seed 0) all 20 queries of an image output the same class distribution (the
+# image's most likely class, e.g. class 0 at probability 0.78 for every query), so no segment passes
+# the 0.8 object-mask threshold and PQ stays 0.0 at every validation; the same run without dropout
+# reached PQ 69.8 (PQ_th 27.2) at 250 iterations. Lower learning rates with dropout (1e-4, 3e-4)
+# only learned slower (classification loss 2.06 and 1.71 at 350 iterations, 1.4 at 1e-3).
 _base_ = ['../../../configs/maskformer/maskformer_r50_8xb2-90k_cityscapes-crop-512x1024.py']
 
 data_root = 'demo_out/data/cityscapes/'
@@ -31,17 +38,17 @@ model = dict(
             encoder=dict(
                 num_layers=1,
                 layer_cfg=dict(
-                    self_attn_cfg=dict(embed_dims=dims, num_heads=4),
-                    ffn_cfg=dict(embed_dims=dims, feedforward_channels=4 * dims))),
+                    self_attn_cfg=dict(embed_dims=dims, num_heads=4, dropout=0.0),
+                    ffn_cfg=dict(embed_dims=dims, feedforward_channels=4 * dims, ffn_drop=0.0))),
             norm_cfg=dict(type='GN', num_groups=16),
             positional_encoding=dict(num_feats=dims // 2)),
         positional_encoding=dict(num_feats=dims // 2),
         transformer_decoder=dict(
             num_layers=3,
             layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=dims, num_heads=4),
-                cross_attn_cfg=dict(embed_dims=dims, num_heads=4),
-                ffn_cfg=dict(embed_dims=dims, feedforward_channels=4 * dims)))),
+                self_attn_cfg=dict(embed_dims=dims, num_heads=4, dropout=0.0),
+                cross_attn_cfg=dict(embed_dims=dims, num_heads=4, dropout=0.0),
+                ffn_cfg=dict(embed_dims=dims, feedforward_channels=4 * dims, ffn_drop=0.0)))),
     test_cfg=dict(max_per_image=20))
 
 train_pipeline = [
