@@ -199,11 +199,11 @@ RECIPES = {
 }
 # MaskFormer + IBS (beyond the paper): no Cityscapes panoptic recipe exists for MaskFormer, so it
 # trains on Mask2Former's Cityscapes crop recipe; the network is mmdet's MaskFormer (frozen
-# backbone BN), and IBS is dense on all 6 decoder layers with weight 12 (the supplementary's
-# loss-ratio rule measured on the tiny MaskFormer, docs/results/ibs_loss_ratio_heads.md).
+# backbone BN), and IBS is dense on all 6 decoder layers with weight 4 (the supplementary's
+# loss-ratio rule measured on the tiny MaskFormer, docs/results/ibs_loss_ratio_maskformer.md).
 RECIPES[('maskformer', 'cityscapes', 'crop')] = dict(
     RECIPES[('mask2former', 'cityscapes', 'crop')],
-    ibs_weight=12.0,
+    ibs_weight=4.0,
     backbone_bn='frozen',
     num_decoder_layers=6,
     mask_loss=('FocalLoss', 20.0),

@@ -44,7 +44,7 @@ class MaskFormerIBSHead(QueryIBSMixin, MaskFormerHead):
         *args: Positional arguments of :class:`mmdet.models.dense_heads.MaskFormerHead`.
         loss_ibs (:obj:`ConfigDict` or dict, optional): Config of the IBS loss; None switches IBS
             off (mmdet's ``MaskFormerHead`` exactly). Defaults to ``dict(type='IBSLoss',
-            partner='pair', num_points=None, loss_weight=12.0)``: dense, with the weight that
+            partner='pair', num_points=None, loss_weight=4.0)``: dense, with the weight that
             the paper's loss-ratio rule gives the tiny MaskFormer (see
             ``configs/maskformer/README.md``). ``partner='pair'`` needs an even batch of
             crop-sampled pairs per process; use ``'random'`` otherwise.
@@ -56,7 +56,7 @@ class MaskFormerIBSHead(QueryIBSMixin, MaskFormerHead):
     def __init__(self,
                  *args,
                  loss_ibs: OptConfigType = dict(
-                     type='IBSLoss', partner='pair', num_points=None, loss_weight=12.0),
+                     type='IBSLoss', partner='pair', num_points=None, loss_weight=4.0),
                  ibs_skip_first_layer: bool = False,
                  **kwargs) -> None:
         super().__init__(

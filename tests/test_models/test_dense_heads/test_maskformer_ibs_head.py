@@ -276,9 +276,9 @@ def test_ibs_equals_naive_per_image_reference_values_and_gradients(partner, batc
 
 
 def test_layer_switch_default_and_edge_cases():
-    head = MODELS.build(head_cfg())  # the class default: dense, pair, weight 12, every layer
+    head = MODELS.build(head_cfg())  # the class default: dense, pair, weight 4, every layer
     ibs = head.loss_ibs
-    assert (ibs.partner, ibs.num_points, ibs.loss_weight) == ('pair', None, 12.0)
+    assert (ibs.partner, ibs.num_points, ibs.loss_weight) == ('pair', None, 4.0)
     assert head.ibs_skip_first_layer is False
     skip = build_head(ibs_skip_first_layer=True)
     losses = skip.loss(make_features(2), [scene('cars'), scene('people')])
