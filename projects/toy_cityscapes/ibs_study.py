@@ -105,7 +105,7 @@ NETS = {
     # beyond the paper. MaskFormer (panoptic) and SOLOv2 and CondInst (instance segmentation):
     # measured 2026-12-07 as two one-thread runs side by side on 2 idle cores (the 3.4 s and 2.0 s
     # of SOLOv2 and CondInst measured earlier were a third run squeezed beside two others)
-    'maskformer': Net('maskformer_r18-tiny_1xb4-500_synthetic-cityscapes-', 500,
+    'maskformer': Net('maskformer_r18-tiny_1xb4-1k_synthetic-cityscapes-', 1000,
                       'param_scheduler.end', 1.0),
     'solov2': Net('solov2_r18-tiny_1xb4-3k_synthetic-cityscapes-', 3000, 'param_scheduler.1.end',
                   0.5, ibs_head='mask_head', task='instance'),

@@ -7,7 +7,7 @@
 # crop sampling + IBS, 2 seeds, 500 iterations: docs/results/ibs_loss_ratio_maskformer.md). The 12
 # came from the same measurement with transformer dropout 0.1, when the tiny MaskFormer's queries
 # had collapsed (docs/results/ibs_loss_ratio_heads.md).
-_base_ = ['./maskformer_r18-tiny_1xb4-500_synthetic-cityscapes-crop-128x256.py']
+_base_ = ['./maskformer_r18-tiny_1xb4-1k_synthetic-cityscapes-crop-128x256.py']
 
 model = dict(
     panoptic_head=dict(
