@@ -46,6 +46,8 @@ Usage::
     python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1
     python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1 \
         --weight mask2former=5        # only Mask2Former is trained again
+    python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_out --seeds 0 1 2 \
+        --num-train 24 --iters panoptic_fcn=1200 mask2former=500   # the first study's runs
     python -m projects.toy_cityscapes.ibs_loss_ratio --out heads_out --seeds 0 1 --iters 500 \
         --nets maskformer solov2 condinst   # the weights of the heads beyond the paper
 """
@@ -62,7 +64,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .ibs_study import NETS, make_data, run_dir
+from .ibs_study import NETS, make_data, parse_iters, run_dir
 from .runs import (REPO, data_options, default_jobs, run_side_by_side, run_tool, schedule_options,
                    threads_per_job)
 
@@ -102,9 +104,11 @@ def parse_args(argv=None):
     parser.add_argument('--models', nargs='+', default=['cropsamp+ibs'], choices=IBS_MODELS,
                         help='IBS models measured for both networks (default: cropsamp+ibs, the '
                         'released recipe)')
-    parser.add_argument('--iters', type=int, default=None,
-                        help='training iterations of every run (default: the study\'s, Panoptic '
-                        f'FCN {NETS[REFERENCE].iters}, Mask2Former {NETS[ADJUSTED].iters})')
+    parser.add_argument('--iters', nargs='+', default=[],
+                        help='training iterations: N for every run, or NET=N for one network\'s '
+                        '(e.g. "panoptic_fcn=1200 mask2former=500", the first study\'s); the '
+                        f'others keep the study\'s (Panoptic FCN {NETS[REFERENCE].iters}, '
+                        f'Mask2Former {NETS[ADJUSTED].iters})')
     parser.add_argument('--tail', type=float, default=0.25,
                         help='fraction of the last iterations averaged (default: 0.25)')
     parser.add_argument('--weight', nargs='+', default=[], metavar='NET=W',
@@ -128,8 +132,6 @@ def parse_args(argv=None):
         parser.error(f'--jobs must be >= 1, got {args.jobs}')
     if not 0 < args.tail <= 1:
         parser.error(f'--tail must be in (0, 1], got {args.tail}')
-    if args.iters is not None and args.iters < 1:
-        parser.error(f'--iters must be >= 1, got {args.iters}')
     if args.mask2former_weight is not None and args.mask2former_weight <= 0:
         parser.error(f'--mask2former-weight must be > 0, got {args.mask2former_weight}')
     try:
@@ -142,6 +144,10 @@ def parse_args(argv=None):
         if ADJUSTED in args.weights:
             parser.error('--mask2former-weight and --weight mask2former=W: give one')
         args.weights[ADJUSTED] = args.mask2former_weight
+    try:
+        args.iters = parse_iters(args.iters, [REFERENCE, *args.nets])
+    except ValueError as e:
+        parser.error(str(e))
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds has duplicates: {args.seeds}')
     return args
@@ -391,7 +397,7 @@ def main(argv=None):
     out = osp.abspath(args.out)
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     nets = (REFERENCE, *args.nets)
-    iters = {n: args.iters or NETS[n].iters for n in nets}
+    iters = args.iters
     weights = {
         n: {m: config_ibs_weight(NETS[n].configs[m], NETS[n].ibs_head)
             for m in args.models}

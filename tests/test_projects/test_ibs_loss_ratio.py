@@ -150,7 +150,11 @@ def test_clear_errors(tmp_path):
                                            (['--weight', 'mask2former=2',
                                              '--mask2former-weight', '3'], 'give one'),
                                            (['--nets', 'solov2', '--mask2former-weight', '3'],
-                                            'is not one of --nets')])
+                                            'is not one of --nets'),
+                                           (['--iters', '0'], 'expected N or NET=N'),
+                                           (['--iters', 'solov2=100'], "'solov2' is not one of"),
+                                           (['--iters', '100', 'mask2former=5'],
+                                            'mask2former already given')])
 def test_bad_options(capsys, argv, message):
     with pytest.raises(SystemExit):
         ibs_loss_ratio.parse_args(argv)
@@ -164,6 +168,19 @@ def test_weights_per_net():
     assert ibs_loss_ratio.parse_args(['--mask2former-weight', '22']).weights == dict(
         mask2former=22.0)
     assert ibs_loss_ratio.parse_args([]).weights == {}
+
+
+def test_iters_for_every_run_or_per_net():
+    """One N trains every run N iterations; NET=N sets one network's (the first study's
+    schedules were Panoptic FCN 1,200 and Mask2Former 500); the others keep the study's."""
+    study = {n: ibs_study.NETS[n].iters for n in ('panoptic_fcn', 'mask2former')}
+    assert ibs_loss_ratio.parse_args([]).iters == study
+    assert ibs_loss_ratio.parse_args(['--iters', '500']).iters == dict(panoptic_fcn=500,
+                                                                      mask2former=500)
+    assert ibs_loss_ratio.parse_args(['--iters', 'panoptic_fcn=1200', 'mask2former=500'
+                                      ]).iters == dict(panoptic_fcn=1200, mask2former=500)
+    assert ibs_loss_ratio.parse_args(['--nets', 'solov2', '--iters', 'solov2=700']).iters == dict(
+        panoptic_fcn=study['panoptic_fcn'], solov2=700)
 
 
 def test_every_measured_net_gets_its_implied_weight():
