@@ -31,7 +31,8 @@ run of 3,000 iterations takes about 12 minutes with six validations and its test
 FCN runs of ``--middle-seeds 0`` about 50 minutes; 0.55-0.6 s on another (2026-12-07, a virtual
 machine whose host took a third of the CPU time: ``st`` in ``top``), where the same runs take three
 times as long. Anything else on the machine slows this down in proportion. The tiny Mask2Former:
-0.45 s per iteration (first machine). The tool prints its own estimate at start (from the
+0.45 s per iteration (first machine), 0.83 s (second machine: a pair of its 2,000-iteration runs
+with eight validations in 31-32 minutes). The tool prints its own estimate at start (from the
 per-iteration times below); the logs' ``time:`` gives the real one.
 
 Usage::
@@ -100,7 +101,7 @@ class Net:
 NETS = {
     'panoptic_fcn': Net('panoptic-fcn_r18-tiny_1xb4-3k_synthetic-cityscapes-', 3000,
                         'param_scheduler.1.end', 0.25),  # warm-up + poly
-    'mask2former': Net('mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-', 500,
+    'mask2former': Net('mask2former_r18-tiny_1xb4-2k_synthetic-cityscapes-', 2000,
                        'param_scheduler.end', 0.5),
     # beyond the paper. MaskFormer (panoptic) and SOLOv2 and CondInst (instance segmentation):
     # measured 2026-12-07 as two one-thread runs side by side on 2 idle cores (the 3.4 s and 2.0 s

@@ -3,7 +3,7 @@
 # configs/mask2former/mask2former_r50_8xb2-90k_cityscapes-cropsamp-512x1024.py, with the
 # crop-sampling sizes (side_min / side_max / overall_max, stuff resize, crop) scaled by 1/4 like
 # the synthetic scenes (256x512 for Cityscapes' 1024x2048). 2 pairs = 4 images per iteration.
-_base_ = ['./mask2former_r18-tiny_1xb4-500_synthetic-cityscapes-crop-128x256.py']
+_base_ = ['./mask2former_r18-tiny_1xb4-2k_synthetic-cityscapes-crop-128x256.py']
 
 pairs_per_gpu = 2
 crop_sampling_pipeline = [
