@@ -5,8 +5,9 @@
 # IBS weight 20, not the release's 50: the paper sets Mask2Former's lambda_IBS so that the ratio of
 # the IBS loss to the original losses is similar to Panoptic FCN's at its released weight. On this
 # tiny network (20 queries, 3 decoder layers, 1/16 of the points) that ratio is 0.093 at 50 against
-# Panoptic FCN's 0.063 (on the first study's 24 scenes, 500 and 1,200 iterations); measured again at 34, 26 and 22, each weight implies the next (34 -> 25.7,
-# 26 -> 22.5, 22 -> 18.5), so the rule gives about 20 (ibs_loss_ratio.py;
+# Panoptic FCN's 0.063 (on the first study's 24 scenes, 500 and 1,200 iterations); measured again
+# at 34, 26 and 22, each weight implies the next (34 -> 25.7, 26 -> 22.5, 22 -> 18.5), so the rule
+# gives about 20 (ibs_loss_ratio.py;
 # docs/results/ibs_loss_ratio*.md and docs/results/README.md). The full-size configs keep the
 # released 50.
 _base_ = ['./mask2former_r18-tiny_1xb4-2k_synthetic-cityscapes-crop-128x256.py']

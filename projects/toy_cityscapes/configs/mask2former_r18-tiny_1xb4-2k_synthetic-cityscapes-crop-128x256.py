@@ -14,9 +14,9 @@ crop_size = (128, 256)  # (h, w)
 short_edges = [int(x * 0.1 * 256) for x in range(5, 21)]  # 0.5-2.0 x the 256-pixel scenes
 # 2,000 iterations: the longest schedule a 3-seed study fits on 2 CPU cores (31 minutes per pair of
 # runs). The first studies' 500 read the crop sampling + IBS model early: it learns its things
-# later than the baseline (seed 0, PQ_th at 250 / 500 / 1,000 / 1,500: 2.8 / 17.6 / 47.8 / 62.8,
-# baseline 38.5 / 42.8 / 54.5 / 56.9) and catches up by 1,500. The baseline still gains over the
-# last quarter (56.9 -> 62.2); docs/results/README.md has the curves.
+# later than the baseline (PQ_th at 250 / 500 / 1,000 / 1,500, mean of 3 seeds: 3.4 / 15.0 / 37.9 /
+# 57.0, baseline 34.9 / 43.1 / 53.3 / 55.3) and catches up by 1,500. The baseline still gains over
+# the last quarter (55.3 -> 62.6); docs/results/README.md has the curves.
 max_iters = 2000
 dims = 64
 num_points = 12544 // 16
