@@ -36,6 +36,14 @@ evaluated. Resumable: a run whose ``losses.json`` exists (``OUT/runs/NET/MODEL/s
 not retrained, so a second ``--weight mask2former=W`` with the same ``--out`` trains only the
 Mask2Former runs. Outputs (of the latest command): ``OUT/ibs_loss_ratio.json`` (settings, the
 summary, and per run the losses of the averaged iterations as read) and ``OUT/ibs_loss_ratio.md``.
+Study runs (``--from-study STUDY_OUT``): the ratio of runs ibs_study.py already trained, read
+from their logs instead of training new ones. The study logs every 50th iteration the mean of the
+last 50 (``logger.interval`` = ``log_processor.window_size``), so the last ``--tail`` is averaged
+over whole logged windows (it must be a whole number of them); the weight and the schedule are
+read from the config each run dumped. This measures the rule at the study's schedules (Panoptic
+FCN 3,000, Mask2Former 2,000 iterations on 1,000 scenes) at no training cost; STUDY_OUT must hold
+both networks' released recipe for every ``--seeds``.
+
 Time: 9 minutes for seeds 0 and 1 on 2 cores on the first study's 24 scenes (measured: two
 one-thread runs side by side, Panoptic FCN 0.25 s and Mask2Former 0.45 s per iteration), plus
 about 2 minutes to write the default 1,000 scenes once; ``--nets maskformer solov2 condinst --seeds
@@ -50,6 +58,8 @@ Usage::
         --num-train 24 --iters panoptic_fcn=1200 mask2former=500   # the first study's runs
     python -m projects.toy_cityscapes.ibs_loss_ratio --out heads_out --seeds 0 1 --iters 500 \
         --nets maskformer solov2 condinst   # the weights of the heads beyond the paper
+    python -m projects.toy_cityscapes.ibs_loss_ratio --out ratio_study --seeds 0 1 2 \
+        --from-study study_out              # the study's runs, nothing trained
 """
 import argparse
 import glob
@@ -127,7 +137,16 @@ def parse_args(argv=None):
                         help='runs trained at the same time, each with OMP_NUM_THREADS = CPU cores '
                         '/ jobs unless OMP_NUM_THREADS is set (default: 2 on 2 or more cores, as '
                         'the study)')
+    parser.add_argument('--from-study', default=None, metavar='STUDY_OUT',
+                        help='read the runs ibs_study.py trained in STUDY_OUT (its --out) instead '
+                        'of training: weights, schedules and data as those runs had them')
     args = parser.parse_args(argv)
+    if args.from_study is not None:
+        given = [name for name, value in (('--iters', args.iters), ('--weight', args.weight), (
+            '--mask2former-weight', args.mask2former_weight)) if value]
+        if given:
+            parser.error(f'--from-study reads the schedule and the weight of each run from its '
+                         f'config; drop {" and ".join(given)}')
     if args.jobs < 1:
         parser.error(f'--jobs must be >= 1, got {args.jobs}')
     if not 0 < args.tail <= 1:
@@ -269,11 +288,12 @@ def tail_record(run: dict, tail: float) -> dict:
     """What the summary json keeps of a run: its settings and the per-iteration weighted IBS and
     other losses of the averaged iterations (``tail_steps``: the first and last step); the whole
     curves and every key stay in the run's ``losses.json``."""
-    n = tail_length(run['iters'], tail)
+    window = run.get('window', 1)
+    n = tail_length(len(run['ibs']), tail)  # averaged entries: iterations, or logged windows
     record = {k: run[k] for k in ('net', 'model', 'seed', 'iters', 'config', 'weight', 'source',
                                   'ibs_keys')}
-    return dict(record, tail_steps=[run['iters'] - n + 1, run['iters']], ibs=run['ibs'][-n:],
-                other=run['other'][-n:])
+    return dict(record, window=window, tail_steps=[run['iters'] - n * window + 1, run['iters']],
+                ibs=run['ibs'][-n:], other=run['other'][-n:])
 
 
 def dumps_compact(obj) -> str:
@@ -320,6 +340,75 @@ def train_run(net: str, model: str, seed: int, iters: int, data_root: str, out: 
     return result
 
 
+def read_study_run(study: str, net: str, model: str, seed: int, tail: float) -> dict:
+    """The losses of a run ibs_study.py trained in ``study``, as ``train_run`` returns them, one
+    entry per logged window of ``window`` iterations (their mean, as mmengine logs it).
+
+    Raises:
+        SystemExit: naming the folder or file when the run is missing or unfinished, is not an IBS
+            run, was not logged in whole windows, or ``tail`` is not a whole number of them.
+    """
+    from mmengine.config import Config
+    wd = run_dir(study, net, model, seed)
+    train_dir = osp.join(wd, 'train')
+    configs = sorted(glob.glob(osp.join(train_dir, '*.py')))  # the config tools/train.py dumped
+    if not configs:
+        raise SystemExit(f'{TAG} {train_dir}: no trained run (no dumped config); train it with '
+                         f'ibs_study.py --out {study} --nets {net} --models {model} '
+                         f'--seeds {seed}')
+    if not osp.exists(osp.join(wd, 'metrics.json')):
+        raise SystemExit(f'{TAG} {wd}: the run has not finished (no metrics.json)')
+    cfg = Config.fromfile(configs[-1])
+    head = NETS[net].ibs_head
+    loss_ibs = cfg.model[head].get('loss_ibs')
+    if not loss_ibs:
+        raise SystemExit(f'{TAG} {configs[-1]}: no model.{head}.loss_ibs; not an IBS run')
+    iters = int(cfg.train_cfg.max_iters)
+    interval = int(cfg.default_hooks.logger.interval)
+    window = cfg.log_processor.get('window_size', 10)
+    if window != interval:
+        raise SystemExit(f'{TAG} {configs[-1]}: log_processor.window_size {window} is not '
+                         f'default_hooks.logger.interval {interval}: the logged losses are not '
+                         'the means of every iteration')
+    if iters % interval or tail_length(iters, tail) % interval:
+        raise SystemExit(f'{TAG} {configs[-1]}: the last {tail:g} of {iters} iterations '
+                         f'({tail_length(iters, tail)}) is not a whole number of the '
+                         f'{interval}-iteration windows logged; choose another --tail')
+    files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise SystemExit(f'{TAG} no */vis_data/scalars.json under {train_dir}')
+    with open(files[-1]) as f:
+        entries = [json.loads(line) for line in f if line.strip()]
+    # the windows' means (mmengine also logs an early iteration, not a whole window)
+    entries = [e for e in entries if 'loss' in e and e['step'] % interval == 0]
+    steps = [e['step'] for e in entries]
+    if steps != list(range(interval, iters + 1, interval)):
+        raise SystemExit(f'{TAG} {files[-1]}: expected the losses logged at iterations '
+                         f'{interval}, {2 * interval}, ... {iters}, found {steps[:3]}...'
+                         f'{steps[-3:]} ({len(steps)} windows)')
+    source = osp.relpath(train_dir, study)
+    return dict(net=net, model=model, seed=seed, iters=iters, config=osp.basename(configs[-1]),
+                weight=float(loss_ibs.get('loss_weight', 1.0)), source=source, window=interval,
+                **split_losses(entries, source))
+
+
+def study_settings(study: str, runs: List[dict], args) -> dict:
+    """``{net: iterations}`` of the study's runs (one schedule per network), and ``args``' data
+    fields set from the study's ``data/spec.json``."""
+    iters = {}
+    for r in runs:
+        if iters.setdefault(r['net'], r['iters']) != r['iters']:
+            raise SystemExit(f'{TAG} {study}: {r["net"]} runs of {iters[r["net"]]} and '
+                             f'{r["iters"]} iterations; the ratio needs one schedule per network')
+    spec_file = osp.join(study, 'data', 'spec.json')
+    if osp.exists(spec_file):
+        with open(spec_file) as f:
+            spec = json.load(f)
+        args.num_train, args.num_val = spec['num_train'], spec['num_val']
+        args.height, args.width, args.data_seed = spec['height'], spec['width'], spec['seed']
+    return iters
+
+
 def add_implied_weights(entry: dict, nets: List[str]) -> None:
     """``entry['implied_weights'][net]`` for every adjusted net of ``entry`` (run summaries by
     net), and ``entry['implied_weight']``, Mask2Former's, when it is one of them."""
@@ -359,6 +448,10 @@ def summarise(runs: List[dict],
 
 
 def format_markdown(summary: dict, iters: dict, args) -> str:
+    source = ''
+    if args.from_study:
+        source = (f' Runs of the study in {args.from_study}, read from their logs (each logged '
+                  'value the mean of its window of iterations).')
     lines = [
         '# IBS loss next to the original losses\n',
         f'Seeds {args.seeds}; {args.num_train} training images of {args.height}x{args.width} '
@@ -366,7 +459,7 @@ def format_markdown(summary: dict, iters: dict, args) -> str:
         f'{args.data_seed}); iterations: ' + ', '.join(f'{n} {i}' for n, i in iters.items())
         + f'; means over the last {args.tail:.0%} of the iterations. IBS: the weighted IBS loss '
         '(sum of the loss_ibs* keys); other: the sum of the other losses; ratio: IBS / other; '
-        'raw IBS: IBS / weight.\n'
+        'raw IBS: IBS / weight.' + source + '\n'
     ]
     for model, entry in summary.items():
         lines += [f'## {model}\n', '| net | seed | weight | IBS | other | ratio | raw IBS |',
@@ -395,8 +488,11 @@ def format_markdown(summary: dict, iters: dict, args) -> str:
 def main(argv=None):
     args = parse_args(argv)
     out = osp.abspath(args.out)
-    os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     nets = (REFERENCE, *args.nets)
+    if args.from_study:
+        os.makedirs(out, exist_ok=True)
+        return main_from_study(args, out, nets)
+    os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     iters = args.iters
     weights = {
         n: {m: config_ibs_weight(NETS[n].configs[m], NETS[n].ibs_head)
@@ -437,6 +533,35 @@ def main(argv=None):
 
     t0 = time.time()
     runs = [result for _, _, result in run_side_by_side(plan, one_run, args.jobs, report)]
+    write_results(runs, iters, args, out)
+    print(f'{TAG} done in {(time.time() - t0) / 60:.1f} min; {out}/ibs_loss_ratio.md, '
+          f'{out}/ibs_loss_ratio.json')
+
+
+def main_from_study(args, out: str, nets) -> None:
+    """``--from-study``: the summary of the study's runs, nothing trained."""
+    study = osp.abspath(args.from_study)
+    args.from_study = study
+    runs = []
+    for seed in args.seeds:
+        for model in args.models:
+            for net in nets:
+                run = read_study_run(study, net, model, seed, args.tail)
+                s = summarise_run(run, run['weight'], args.tail)
+                say(f'{TAG} {net} {model} seed {seed}: {run["iters"]} iterations, IBS weight '
+                    f'{run["weight"]:g}: IBS {s["ibs"]:.4g}, other {s["other"]:.4g}, ratio '
+                    f'{s["ratio"]:.4g} (last {s["tail_iters"] * run["window"]} iterations, '
+                    f'{s["tail_iters"]} logged windows; {run["source"]})')
+                runs.append(run)
+    iters = study_settings(study, runs, args)
+    args.weights = {n: next(r['weight'] for r in runs if r['net'] == n) for n in args.nets}
+    write_results(runs, iters, args, out)
+    print(f'{TAG} done; {out}/ibs_loss_ratio.md, {out}/ibs_loss_ratio.json')
+
+
+def write_results(runs: List[dict], iters: dict, args, out: str) -> None:
+    """``OUT/ibs_loss_ratio.{md,json}`` from the runs' losses; prints the table."""
+    nets = (REFERENCE, *args.nets)
     summary = summarise(runs, args.models, args.seeds, args.tail, args.nets)
     table = format_markdown(summary, iters, args)
     with open(osp.join(out, 'ibs_loss_ratio.md'), 'w') as f:
@@ -447,11 +572,9 @@ def main(argv=None):
             nets=list(nets), num_train=args.num_train, size=[args.height, args.width],
             data_seed=args.data_seed,
             mask2former_weight=args.weights.get(ADJUSTED), weights=args.weights,
-            assumption=ASSUMPTION, summary=summary,
+            from_study=args.from_study, assumption=ASSUMPTION, summary=summary,
             runs=[tail_record(r, args.tail) for r in runs])))
     print(table)
-    print(f'{TAG} done in {(time.time() - t0) / 60:.1f} min; {out}/ibs_loss_ratio.md, '
-          f'{out}/ibs_loss_ratio.json')
 
 
 if __name__ == '__main__':

@@ -211,3 +211,99 @@ def test_every_measured_net_gets_its_implied_weight():
     assert '- implied SOLOv2 weight (mean ratios): 3 x 0.075 / 0.0375 = **6**' in table
     assert '- implied CondInst weight (seed 1): 1 x 0.1 / 0.01 = **10**' in table
     assert '| solov2 | 1 | 3 | 0.2 | 8 | 0.025 | 0.06667 |' in table
+
+
+def fake_study_run(study, net, seed, weight, iters=8, interval=2, window=2, ibs=None,
+                   finished=True):
+    """A finished study run as ibs_study.py leaves it: the dumped config and mmengine's
+    scalars.json with one entry per ``interval`` iterations (plus the early entry mmengine logs,
+    and a validation entry), each loss the mean of its window."""
+    wd = ibs_study.run_dir(str(study), net, 'cropsamp+ibs', seed)
+    vis = osp.join(wd, 'train', '20261207_000000', 'vis_data')
+    os.makedirs(vis)
+    with open(osp.join(wd, 'train', f'{net}_tiny.py'), 'w') as f:
+        f.write(f'model = dict(panoptic_head=dict(loss_ibs=dict(loss_weight={weight})))\n'
+                f'train_cfg = dict(max_iters={iters})\n'
+                f'default_hooks = dict(logger=dict(interval={interval}))\n'
+                f'log_processor = dict(window_size={window})\n')
+    ibs = ibs or [0.1 * weight * (k + 1) for k in range(iters // interval)]
+    lines = [dict(step=1, loss=99.0, loss_cls=98.0, loss_ibs=1.0)]  # not a whole window
+    for k, step in enumerate(range(interval, iters + 1, interval)):
+        other = 2.0 + seed + k
+        lines.append(dict(step=step, loss=ibs[k] + other, loss_cls=other / 2,
+                          loss_mask=other / 2, loss_ibs=ibs[k], lr=0.1))
+        if step == iters // 2:
+            lines.append({'panoptic/PQ': 50.0, 'step': step})
+    with open(osp.join(vis, 'scalars.json'), 'w') as f:
+        f.write(''.join(json.dumps(e) + '\n' for e in lines))
+    if finished:
+        with open(osp.join(wd, 'metrics.json'), 'w') as f:
+            json.dump({}, f)
+    return ibs
+
+
+def test_from_study_reads_the_logged_windows(tmp_path, capsys):
+    """--from-study: the runs ibs_study.py trained, read from their 2-iteration windows; the last
+    half of 8 iterations is the last 2 windows; weights and schedule come from the dumped
+    configs, the data fields from the study's spec.json; nothing is trained."""
+    study = tmp_path / 'study'
+    expected = {}
+    for seed in (0, 1):
+        for net, weight in (('panoptic_fcn', 4.0), ('mask2former', 20.0)):
+            ibs = fake_study_run(study, net, seed, weight)
+            other = [2.0 + seed + k for k in range(4)]
+            expected[(net, seed)] = np.mean(ibs[-2:]) / np.mean(other[-2:])
+    os.makedirs(study / 'data')
+    (study / 'data' / 'spec.json').write_text(json.dumps(dict(num_train=7, num_val=3, height=64,
+                                                             width=96, seed=5)))
+    out = tmp_path / 'out'
+    ibs_loss_ratio.main(['--out', str(out), '--seeds', '0', '1', '--tail', '0.5',
+                         '--from-study', str(study)])
+    stdout = capsys.readouterr().out
+    assert 'last 4 iterations, 2 logged windows' in stdout
+    result = json.loads((out / 'ibs_loss_ratio.json').read_text())
+    assert result['iters'] == dict(panoptic_fcn=8, mask2former=8)
+    assert result['num_train'] == 7 and result['size'] == [64, 96] and result['data_seed'] == 5
+    assert result['from_study'] == str(study) and result['weights'] == dict(mask2former=20.0)
+    for seed in (0, 1):
+        entry = result['summary']['cropsamp+ibs']['per_seed'][str(seed)]
+        for net in ('panoptic_fcn', 'mask2former'):
+            assert entry[net]['ratio'] == pytest.approx(expected[(net, seed)], rel=1e-12)
+        implied = 20.0 * expected[('panoptic_fcn', seed)] / expected[('mask2former', seed)]
+        assert entry['implied_weight'] == pytest.approx(implied, rel=1e-12)
+    run = result['runs'][0]
+    assert run['window'] == 2 and run['tail_steps'] == [5, 8] and len(run['ibs']) == 2
+    assert 'Runs of the study in' in (out / 'ibs_loss_ratio.md').read_text()
+    assert sorted(os.listdir(out)) == ['ibs_loss_ratio.json', 'ibs_loss_ratio.md']  # nothing trained
+
+
+def test_from_study_clear_errors(tmp_path, capsys):
+    study = tmp_path / 'study'
+    with pytest.raises(SystemExit, match='no trained run'):
+        ibs_loss_ratio.read_study_run(str(study), 'panoptic_fcn', 'cropsamp+ibs', 0, 0.5)
+    fake_study_run(study, 'panoptic_fcn', 0, 4.0, finished=False)
+    with pytest.raises(SystemExit, match='has not finished'):
+        ibs_loss_ratio.read_study_run(str(study), 'panoptic_fcn', 'cropsamp+ibs', 0, 0.5)
+    fake_study_run(study, 'panoptic_fcn', 1, 4.0, window=1)
+    with pytest.raises(SystemExit, match='window_size 1 is not'):
+        ibs_loss_ratio.read_study_run(str(study), 'panoptic_fcn', 'cropsamp+ibs', 1, 0.5)
+    fake_study_run(study, 'panoptic_fcn', 2, 4.0)
+    with pytest.raises(SystemExit, match='not a whole number of the 2-iteration windows'):
+        ibs_loss_ratio.read_study_run(str(study), 'panoptic_fcn', 'cropsamp+ibs', 2, 0.125)
+    fake_study_run(study, 'panoptic_fcn', 3, 4.0, iters=8)
+    config = glob.glob(osp.join(ibs_study.run_dir(str(study), 'panoptic_fcn', 'cropsamp+ibs', 3),
+                                'train', '*.py'))[0]
+    with open(config, 'a') as f:
+        f.write('train_cfg = dict(max_iters=10)\n')  # the log stops before the schedule's end
+    with pytest.raises(SystemExit, match='expected the losses logged at iterations 2, 4'):
+        ibs_loss_ratio.read_study_run(str(study), 'panoptic_fcn', 'cropsamp+ibs', 3, 0.2)
+    for option in (['--iters', '500'], ['--weight', 'mask2former=3']):
+        with pytest.raises(SystemExit):
+            ibs_loss_ratio.parse_args(['--from-study', str(study), *option])
+        assert f'drop {option[0]}' in capsys.readouterr().err
+
+
+def test_from_study_needs_one_schedule_per_net(tmp_path):
+    runs = [dict(net='panoptic_fcn', iters=3000), dict(net='panoptic_fcn', iters=6000)]
+    with pytest.raises(SystemExit, match='panoptic_fcn runs of 3000 and 6000 iterations'):
+        ibs_loss_ratio.study_settings(str(tmp_path), runs, None)
