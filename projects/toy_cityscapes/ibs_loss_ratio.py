@@ -401,11 +401,13 @@ def study_settings(study: str, runs: List[dict], args) -> dict:
             raise SystemExit(f'{TAG} {study}: {r["net"]} runs of {iters[r["net"]]} and '
                              f'{r["iters"]} iterations; the ratio needs one schedule per network')
     spec_file = osp.join(study, 'data', 'spec.json')
-    if osp.exists(spec_file):
-        with open(spec_file) as f:
-            spec = json.load(f)
-        args.num_train, args.num_val = spec['num_train'], spec['num_val']
-        args.height, args.width, args.data_seed = spec['height'], spec['width'], spec['seed']
+    if not osp.exists(spec_file):
+        raise SystemExit(f'{TAG} {spec_file} is missing: {study} is not an ibs_study.py --out '
+                         'folder (the study writes its data settings there)')
+    with open(spec_file) as f:
+        spec = json.load(f)
+    args.num_train, args.num_val = spec['num_train'], spec['num_val']
+    args.height, args.width, args.data_seed = spec['height'], spec['width'], spec['seed']
     return iters
 
 

@@ -274,7 +274,8 @@ def test_from_study_reads_the_logged_windows(tmp_path, capsys):
     run = result['runs'][0]
     assert run['window'] == 2 and run['tail_steps'] == [5, 8] and len(run['ibs']) == 2
     assert 'Runs of the study in' in (out / 'ibs_loss_ratio.md').read_text()
-    assert sorted(os.listdir(out)) == ['ibs_loss_ratio.json', 'ibs_loss_ratio.md']  # nothing trained
+    # nothing trained, no data written
+    assert sorted(os.listdir(out)) == ['ibs_loss_ratio.json', 'ibs_loss_ratio.md']
 
 
 def test_from_study_clear_errors(tmp_path, capsys):
@@ -307,3 +308,5 @@ def test_from_study_needs_one_schedule_per_net(tmp_path):
     runs = [dict(net='panoptic_fcn', iters=3000), dict(net='panoptic_fcn', iters=6000)]
     with pytest.raises(SystemExit, match='panoptic_fcn runs of 3000 and 6000 iterations'):
         ibs_loss_ratio.study_settings(str(tmp_path), runs, None)
+    with pytest.raises(SystemExit, match='spec.json is missing'):
+        ibs_loss_ratio.study_settings(str(tmp_path), runs[:1], None)
