@@ -556,6 +556,7 @@ def main_from_study(args, out: str, nets) -> None:
                     f'{s["tail_iters"]} logged windows; {run["source"]})')
                 runs.append(run)
     iters = study_settings(study, runs, args)
+    # the json's `weights`: here the weights the runs were trained with (training: --weight's)
     args.weights = {n: next(r['weight'] for r in runs if r['net'] == n) for n in args.nets}
     write_results(runs, iters, args, out)
     print(f'{TAG} done; {out}/ibs_loss_ratio.md, {out}/ibs_loss_ratio.json')
