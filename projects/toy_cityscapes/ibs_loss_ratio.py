@@ -217,20 +217,28 @@ def is_part_key(key: str) -> bool:
     return 'loss' in key and key != 'loss'
 
 
-def read_scalars(train_dir: str, iters: int) -> List[dict]:
-    """Every training iteration's logged scalars, in order, from the newest ``scalars.json`` under
-    ``train_dir`` (mmengine's LocalVisBackend writes one json line per logged iteration)."""
+def read_scalars(train_dir: str, iters: int, interval: int = 1) -> List[dict]:
+    """The logged training scalars, in order, from the newest ``scalars.json`` under
+    ``train_dir`` (mmengine's LocalVisBackend writes one json line per logged iteration): every
+    iteration's, or with ``interval`` > 1 those of iterations ``interval``, ``2 * interval``, ...
+    ``iters`` (each the mean of its window; mmengine also logs an early iteration, dropped)."""
     files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise SystemExit(f'{TAG} no */vis_data/scalars.json under {train_dir}')
     with open(files[-1]) as f:  # the timestamped folder names sort by time
         entries = [json.loads(line) for line in f if line.strip()]
-    entries = [e for e in entries if 'loss' in e]  # training iterations (validation has none)
+    # training iterations (validation has no loss)
+    entries = [e for e in entries if 'loss' in e and e['step'] % interval == 0]
     steps = [e['step'] for e in entries]
-    if steps != list(range(1, iters + 1)):
-        raise SystemExit(f'{TAG} {files[-1]}: expected the losses of iterations 1..{iters}, one '
-                         f'line each, found steps {steps[:3]}...{steps[-3:]} ({len(steps)} lines); '
-                         'the training must log every iteration with window_size 1')
+    if steps != list(range(interval, iters + 1, interval)):
+        if interval == 1:
+            raise SystemExit(f'{TAG} {files[-1]}: expected the losses of iterations 1..{iters}, '
+                             f'one line each, found steps {steps[:3]}...{steps[-3:]} '
+                             f'({len(steps)} lines); the training must log every iteration with '
+                             'window_size 1')
+        raise SystemExit(f'{TAG} {files[-1]}: expected the losses logged at iterations '
+                         f'{interval}, {2 * interval}, ... {iters}, found {steps[:3]}...'
+                         f'{steps[-3:]} ({len(steps)} windows)')
     return entries
 
 
@@ -374,18 +382,7 @@ def read_study_run(study: str, net: str, model: str, seed: int, tail: float) -> 
         raise SystemExit(f'{TAG} {configs[-1]}: the last {tail:g} of {iters} iterations '
                          f'({tail_length(iters, tail)}) is not a whole number of the '
                          f'{interval}-iteration windows logged; choose another --tail')
-    files = sorted(glob.glob(osp.join(train_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise SystemExit(f'{TAG} no */vis_data/scalars.json under {train_dir}')
-    with open(files[-1]) as f:
-        entries = [json.loads(line) for line in f if line.strip()]
-    # the windows' means (mmengine also logs an early iteration, not a whole window)
-    entries = [e for e in entries if 'loss' in e and e['step'] % interval == 0]
-    steps = [e['step'] for e in entries]
-    if steps != list(range(interval, iters + 1, interval)):
-        raise SystemExit(f'{TAG} {files[-1]}: expected the losses logged at iterations '
-                         f'{interval}, {2 * interval}, ... {iters}, found {steps[:3]}...'
-                         f'{steps[-3:]} ({len(steps)} windows)')
+    entries = read_scalars(train_dir, iters, interval)
     source = osp.relpath(train_dir, study)
     return dict(net=net, model=model, seed=seed, iters=iters, config=osp.basename(configs[-1]),
                 weight=float(loss_ibs.get('loss_weight', 1.0)), source=source, window=interval,
